@@ -1,0 +1,165 @@
+/**
+ * The frame encoder: turns records into etcd's 8-byte-aligned frames, keeping the rolling CRC-32C.
+ *
+ * A frame is a little-endian u64 length word, the `walpb.Record` bytes, and 0–7 zero bytes of padding so the next
+ * length word starts 8-byte aligned. When there is padding, the top byte of the length word is `0x80 | padBytes`.
+ * Each non-crc record's `crc` field is the running CRC-32C after its data; crc records carry the running value
+ * without changing it.
+ *
+ * The encoder appends frames to one growable buffer, so a whole batch becomes one contiguous write. It is a plain
+ * mutable object (not an Effect): it runs inside the single writer and never does I/O.
+ *
+ * @since 0.1.0
+ */
+import * as Crc32c from "./Crc32c.ts"
+import * as RecordCodec from "./RecordCodec.ts"
+
+/**
+ * Bytes of a frame's length word.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const LENGTH_WORD_BYTES = 8
+
+/**
+ * Frame alignment in bytes.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const FRAME_ALIGN_BYTES = 8
+
+const INITIAL_CAPACITY_BYTES = 64 * 1024
+
+/**
+ * Padding bytes after a record of `recBytes` bytes.
+ *
+ * @since 0.1.0
+ * @category framing
+ */
+export const padBytes = (recBytes: number): number => (FRAME_ALIGN_BYTES - (recBytes % FRAME_ALIGN_BYTES)) % 8
+
+/**
+ * Writes a frame's length word for `recBytes` at `pos` (little-endian, pad flag in the top byte).
+ *
+ * @since 0.1.0
+ * @category framing
+ */
+export const writeLengthWord = (buf: Uint8Array, pos: number, recBytes: number): void => {
+  const pad = padBytes(recBytes)
+  // recBytes < 2^53, so split it into two 32-bit halves; the top byte holds the padding flag
+  const lo = recBytes >>> 0
+  const hi = Math.floor(recBytes / 0x1_0000_0000) & 0x00ff_ffff
+  buf[pos] = lo & 0xff
+  buf[pos + 1] = (lo >>> 8) & 0xff
+  buf[pos + 2] = (lo >>> 16) & 0xff
+  buf[pos + 3] = (lo >>> 24) & 0xff
+  buf[pos + 4] = hi & 0xff
+  buf[pos + 5] = (hi >>> 8) & 0xff
+  buf[pos + 6] = (hi >>> 16) & 0xff
+  buf[pos + 7] = pad === 0 ? 0 : 0x80 | pad
+}
+
+/**
+ * Appends frames to a growable buffer with a running CRC.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class FrameEncoder {
+  /** The running CRC-32C after the last record encoded. */
+  crc: number
+  private buf: Uint8Array
+  private len = 0
+
+  constructor(crc = 0, capacity = INITIAL_CAPACITY_BYTES) {
+    this.crc = crc >>> 0
+    this.buf = new Uint8Array(capacity)
+  }
+
+  /** Bytes encoded since the last {@link take}/{@link reset}. */
+  get size(): number {
+    return this.len
+  }
+
+  private reserve(extra: number): void {
+    const need = this.len + extra
+    if (need <= this.buf.length) return
+    let cap = this.buf.length * 2
+    while (cap < need) cap *= 2
+    const next = new Uint8Array(cap)
+    next.set(this.buf.subarray(0, this.len))
+    this.buf = next
+  }
+
+  private frame(recBytes: number): number {
+    const total = LENGTH_WORD_BYTES + recBytes + padBytes(recBytes)
+    this.reserve(total)
+    const start = this.len
+    writeLengthWord(this.buf, start, recBytes)
+    // padding must be zero even when the buffer is reused
+    this.buf.fill(0, start + LENGTH_WORD_BYTES + recBytes, start + total)
+    this.len += total
+    return start + LENGTH_WORD_BYTES
+  }
+
+  /**
+   * Appends a record of `type` with `data` (undefined = no data field). For every type but crc, the running CRC is
+   * updated with the data first and written into the record.
+   */
+  record(type: number, data: Uint8Array | undefined): void {
+    if (type !== RecordCodec.RecordType.crc && data !== undefined) this.crc = Crc32c.update(this.crc, data)
+    const dataLength = data === undefined ? -1 : data.length
+    const recBytes = RecordCodec.recordSize(type, this.crc, dataLength)
+    const pos = this.frame(recBytes)
+    const after = RecordCodec.writeRecordHeader(this.buf, pos, type, this.crc, dataLength)
+    if (data !== undefined) this.buf.set(data, after)
+  }
+
+  /** Appends the crc record that starts every segment, carrying the current running CRC. */
+  crcRecord(): void {
+    this.record(RecordCodec.RecordType.crc, undefined)
+  }
+
+  /**
+   * Appends an entry record for a `raftpb.Entry{type, term, index, data}`, copying `data` once into the buffer.
+   * `data` undefined writes no Data field (nil in Go).
+   */
+  entry(type: number, term: bigint, index: bigint, data: Uint8Array | undefined): void {
+    const dataLength = data === undefined ? -1 : data.length
+    const headerSize = RecordCodec.entryHeaderSize(type, term, index, dataLength)
+    const entryBytes = headerSize + Math.max(0, dataLength)
+    // encode the entry header into a scratch area to chain the CRC over header + payload without a copy
+    const scratch = ENTRY_HEADER_SCRATCH
+    RecordCodec.writeEntryHeader(scratch, 0, type, term, index, dataLength)
+    let crc = Crc32c.update(this.crc, scratch, 0, headerSize)
+    if (data !== undefined) crc = Crc32c.update(crc, data)
+    this.crc = crc
+    const recBytes = RecordCodec.recordSize(RecordCodec.RecordType.entry, crc, entryBytes)
+    const pos = this.frame(recBytes)
+    let at = RecordCodec.writeRecordHeader(this.buf, pos, RecordCodec.RecordType.entry, crc, entryBytes)
+    this.buf.set(scratch.subarray(0, headerSize), at)
+    at += headerSize
+    if (data !== undefined) this.buf.set(data, at)
+  }
+
+  /**
+   * Returns the bytes encoded so far as a view and starts a new, empty batch. The view stays valid until the next
+   * call that encodes (the buffer is reused), so write it out before encoding more.
+   */
+  take(): Uint8Array {
+    const out = this.buf.subarray(0, this.len)
+    this.len = 0
+    return out
+  }
+
+  /** Drops everything encoded since the last {@link take} and restores the running CRC to `crc`. */
+  reset(crc: number): void {
+    this.len = 0
+    this.crc = crc >>> 0
+  }
+}
+
+// Type (≤ 11) + Term (≤ 11) + Index (≤ 11) + data tag and length (≤ 11)
+const ENTRY_HEADER_SCRATCH = new Uint8Array(48)

@@ -1,0 +1,384 @@
+/**
+ * The WAL lifecycle: create, open for appending, save entries and snapshot records, cut segments, sync, close —
+ * etcd's `wal.go`, writing the same bytes.
+ *
+ * Given go-binlogger's call sequence (create with nil metadata; saves of `{type 0, term 0, index, data}` entries;
+ * snapshot records `{index, 0, conf_state {}}` after their `.snap` files), the segments are byte-identical to
+ * etcd's, including where segments are cut: etcd decides to cut from the write position its 4 KiB-page write
+ * buffer has handed to the OS (flushed at 128 KiB or on sync), which {@link PageWriterModel} reproduces.
+ *
+ * Durability: {@link WalWriter.save} with `sync` writes and fdatasyncs before it returns; without `sync` the bytes
+ * are handed to the OS only. Segments are created as `*.tmp`, filled, fdatasynced, renamed into place and the
+ * directory is fsynced, so a segment appears whole or not at all. Unlike etcd's `Create`, nothing in the
+ * directory is ever deleted.
+ *
+ * A writer is used by one fiber at a time (the BinLogger's writer); it does no locking of its own besides the
+ * directory lock ({@link FileLock}).
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
+import * as NFS from "node:fs"
+import * as Path from "node:path"
+import { FrameEncoder, LENGTH_WORD_BYTES } from "./Encoder.ts"
+import * as FileLock from "./FileLock.ts"
+import * as Fsx from "./internal/fsx.ts"
+import * as Proto from "./Proto.ts"
+import * as Reader from "./Reader.ts"
+import { RecordType } from "./RecordCodec.ts"
+import * as Segment from "./Segment.ts"
+import * as SegmentPipeline from "./SegmentPipeline.ts"
+import { WalExists } from "./WalError.ts"
+import type { WalIoError, WalLocked, WalReadError } from "./WalError.ts"
+
+/**
+ * etcd's write buffer page size (`walPageBytes` = 8 × 512-byte sectors).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PAGE_BYTES = 4096
+
+/**
+ * etcd's write buffer flush threshold (`defaultBufferBytes`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const BUFFER_BYTES = 128 * 1024
+
+/**
+ * Options for creating or opening a WAL for writing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WriterOptions {
+  /** Cut threshold in bytes (default {@link Segment.DEFAULT_SEGMENT_SIZE_BYTES}). */
+  readonly segmentSizeBytes?: number | undefined
+  /** Metadata stored in every segment's metadata record; undefined = no data field (go-binlogger). */
+  readonly metadata?: Uint8Array | undefined
+}
+
+/**
+ * Models etcd's `ioutil.PageWriter` to know the file position etcd would see (bytes handed to the OS), which
+ * decides when etcd cuts a segment. It only counts bytes; the real writes are done in one piece per batch.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class PageWriterModel {
+  /** Bytes handed to the OS since the encoder started, plus the start offset. */
+  position: number
+  private pageOffset: number
+  private buffered = 0
+
+  constructor(startOffset: number) {
+    this.position = startOffset
+    this.pageOffset = startOffset
+  }
+
+  write(n: number): void {
+    while (true) {
+      if (n + this.buffered <= BUFFER_BYTES) {
+        this.buffered += n
+        return
+      }
+      let slack = PAGE_BYTES - ((this.pageOffset + this.buffered) % PAGE_BYTES)
+      if (slack !== PAGE_BYTES) {
+        const partial = slack > n
+        if (partial) slack = n
+        this.buffered += slack
+        n -= slack
+        if (partial) return
+      }
+      this.flush()
+      if (n > PAGE_BYTES) {
+        const pages = Math.floor(n / PAGE_BYTES) * PAGE_BYTES
+        this.position += pages
+        n -= pages
+      }
+    }
+  }
+
+  flush(): void {
+    this.position += this.buffered
+    this.pageOffset = (this.pageOffset + this.buffered) % PAGE_BYTES
+    this.buffered = 0
+  }
+}
+
+/**
+ * An entry to save: its index and payload (`data` undefined = no Data field).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NewEntry {
+  readonly index: bigint
+  readonly data: Uint8Array | undefined
+}
+
+/**
+ * A WAL open for appending. Obtain one with {@link create} or {@link openForWrite}; it is closed (synced, files
+ * closed, lock released) when its scope closes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WalWriter {
+  readonly dir: string
+  /** Index of the last entry saved, or of the last snapshot record if higher (etcd's `enti`). */
+  readonly lastIndex: () => bigint
+  /** The live segments, oldest first. */
+  readonly segments: () => ReadonlyArray<Segment.SegmentName>
+  /** Write offset in the last segment. */
+  readonly tailOffset: () => number
+  /**
+   * Appends entry records (term 0, type 0) in one write; fdatasyncs when `sync` is set; cuts a new segment when
+   * etcd would. On failure nothing is guaranteed about the tail: the writer must not be used again.
+   */
+  readonly save: (entries: ReadonlyArray<NewEntry>, sync: boolean) => Effect.Effect<void, WalIoError>
+  /** Appends a WAL snapshot record and fdatasyncs (etcd's `SaveSnapshot`). */
+  readonly saveSnapshot: (snapshot: Proto.WalSnapshotValue) => Effect.Effect<void, WalIoError>
+  /** fdatasyncs the last segment. */
+  readonly sync: Effect.Effect<void, WalIoError>
+  /**
+   * The segments etcd's `ReleaseLockTo(index)` would release: all before the last segment whose name index is
+   * below `index` (that one may still hold entries from `index` on). Never includes the last segment.
+   */
+  readonly releasable: (index: bigint) => ReadonlyArray<Segment.SegmentName>
+  /** Forgets segments deleted by a purge (they must be a prefix of {@link segments}). */
+  readonly forget: (names: ReadonlyArray<string>) => void
+}
+
+interface Tail {
+  fd: number
+  path: string
+  segment: Segment.SegmentName
+  offset: number
+  model: PageWriterModel
+}
+
+const makeWriter = (
+  dir: string,
+  segmentSizeBytes: number,
+  metadata: Uint8Array | undefined,
+  initial: {
+    readonly segments: ReadonlyArray<Segment.SegmentName>
+    readonly tail: Tail
+    readonly crc: number
+    readonly lastIndex: bigint
+  }
+): Effect.Effect<WalWriter, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pipeline = yield* SegmentPipeline.make(dir, segmentSizeBytes)
+    let segments = [...initial.segments]
+    let tail = initial.tail
+    let lastIndex = initial.lastIndex
+    const encoder = new FrameEncoder(initial.crc)
+    const frames: Array<number> = []
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* Effect.ignore(Fsx.fdatasync(tail.fd, tail.path))
+        yield* Fsx.closeQuietly(tail.fd)
+      })
+    )
+
+    const writeEncoded = Effect.gen(function*() {
+      const bytes = encoder.take()
+      yield* Fsx.writeAll(tail.fd, tail.path, bytes, tail.offset)
+      tail.offset += bytes.length
+      for (const f of frames) {
+        tail.model.write(LENGTH_WORD_BYTES)
+        tail.model.write(f - LENGTH_WORD_BYTES)
+      }
+      frames.length = 0
+    })
+
+    const syncTail = Effect.suspend(() => {
+      tail.model.flush()
+      return Fsx.fdatasync(tail.fd, tail.path)
+    })
+
+    const encodeRecord = (type: number, data: Uint8Array | undefined) => {
+      const before = encoder.size
+      encoder.record(type, data)
+      frames.push(encoder.size - before)
+    }
+
+    const cut = Effect.gen(function*() {
+      // 1. seal the current segment at the end of its data (drops the preallocated zero tail)
+      yield* Fsx.ftruncate(tail.fd, tail.path, tail.offset)
+      yield* syncTail
+      // 2. header of the next segment in a preallocated temp file
+      const next = Segment.parseSegmentName(Segment.segmentName(tail.segment.seq + 1n, lastIndex + 1n))!
+      const file = yield* pipeline.take
+      encodeRecord(RecordType.crc, undefined)
+      encodeRecord(RecordType.metadata, metadata)
+      const header = encoder.take()
+      frames.length = 0
+      yield* Fsx.writeAll(file.fd, file.path, header, 0)
+      yield* Fsx.fdatasync(file.fd, file.path)
+      // 3. rename into place and make the rename durable
+      const path = `${dir}/${next.name}`
+      yield* Fsx.rename(file.path, path)
+      yield* Fsx.fsyncDir(dir)
+      yield* Fsx.closeQuietly(tail.fd)
+      tail = { fd: file.fd, path, segment: next, offset: header.length, model: new PageWriterModel(header.length) }
+      segments.push(next)
+    })
+
+    const afterSave = (sync: boolean) =>
+      Effect.gen(function*() {
+        if (tail.model.position < segmentSizeBytes) {
+          if (sync) yield* syncTail
+          return
+        }
+        yield* cut
+      })
+
+    const save = (entries: ReadonlyArray<NewEntry>, sync: boolean) =>
+      Effect.gen(function*() {
+        if (entries.length === 0) return
+        for (const e of entries) {
+          const before = encoder.size
+          encoder.entry(0, 0n, e.index, e.data)
+          frames.push(encoder.size - before)
+        }
+        yield* writeEncoded
+        lastIndex = entries[entries.length - 1]!.index
+        yield* afterSave(sync)
+      })
+
+    const saveSnapshot = (snapshot: Proto.WalSnapshotValue) =>
+      Effect.gen(function*() {
+        encodeRecord(RecordType.snapshot, Proto.encodeWalSnapshot(snapshot))
+        yield* writeEncoded
+        if (lastIndex < snapshot.index) lastIndex = snapshot.index
+        yield* syncTail
+      })
+
+    const releasable = (index: bigint): ReadonlyArray<Segment.SegmentName> => {
+      // etcd: find the first segment whose name index >= index; keep the one before it and everything after
+      let found = segments.findIndex((s) => s.index >= index)
+      if (found < 0) found = segments.length
+      const keepFrom = Math.max(0, Math.min(found - 1, segments.length - 1))
+      return segments.slice(0, keepFrom)
+    }
+
+    const forget = (names: ReadonlyArray<string>) => {
+      const gone = new Set(names)
+      segments = segments.filter((s) => !gone.has(s.name))
+    }
+
+    return {
+      dir,
+      lastIndex: () => lastIndex,
+      segments: () => segments,
+      tailOffset: () => tail.offset,
+      save,
+      saveSnapshot,
+      sync: syncTail,
+      releasable,
+      forget
+    }
+  })
+
+/**
+ * Creates a new WAL in `dir` (created with mode 0700 if missing) and opens it for appending: the first segment
+ * `0000000000000000-0000000000000000.wal` holds a crc record (0), the metadata record and the `{0, 0}` snapshot
+ * record, preallocated to the segment size. Fails with {@link WalExists} if `dir` already holds a `*.wal` file.
+ * Other files in `dir` are left alone (etcd's `Create` deletes them).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const create = (
+  dir: string,
+  options: WriterOptions = {}
+): Effect.Effect<WalWriter, WalExists | WalLocked | WalIoError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const segmentSizeBytes = options.segmentSizeBytes ?? Segment.DEFAULT_SEGMENT_SIZE_BYTES
+    if (yield* Segment.exists(dir)) return yield* new WalExists({ dir })
+    yield* Fsx.mkdirp(dir, 0o700)
+    yield* FileLock.acquire(dir)
+    const first = Segment.parseSegmentName(Segment.segmentName(0n, 0n))!
+    const path = `${dir}/${first.name}`
+    const tmp = `${path}.tmp`
+    yield* Fsx.unlink(tmp)
+    const fd = yield* Fsx.open(tmp, NFS.constants.O_RDWR | NFS.constants.O_CREAT | NFS.constants.O_TRUNC, 0o600)
+    const encoder = new FrameEncoder(0)
+    encoder.crcRecord()
+    encoder.record(RecordType.metadata, options.metadata)
+    encoder.record(RecordType.snapshot, Proto.encodeWalSnapshot({ index: 0n, term: 0n }))
+    const crc = encoder.crc
+    const header = encoder.take()
+    const setup = Effect.gen(function*() {
+      yield* Fsx.ftruncate(fd, tmp, segmentSizeBytes)
+      yield* Fsx.writeAll(fd, tmp, header, 0)
+      yield* Fsx.fdatasync(fd, tmp)
+      yield* Fsx.rename(tmp, path)
+      yield* Fsx.fsyncDir(dir)
+      yield* Fsx.fsyncDir(Path.dirname(Path.resolve(dir)))
+    })
+    yield* Effect.onError(setup, () => Effect.andThen(Fsx.closeQuietly(fd), Effect.ignore(Fsx.unlink(tmp))))
+    const model = new PageWriterModel(0)
+    model.write(header.length)
+    model.flush()
+    return yield* makeWriter(dir, segmentSizeBytes, options.metadata, {
+      segments: [first],
+      tail: { fd, path, segment: first, offset: header.length, model },
+      crc,
+      lastIndex: 0n
+    })
+  })
+
+/**
+ * Opens an existing WAL for appending from the snapshot record `start` (etcd's `Open` + write-mode `ReadAll`):
+ * reads every segment from the start one to the end, checking the CRC chain, metadata and the snapshot record;
+ * then zeroes the last segment after its last valid record (keeping its size) and continues there.
+ *
+ * A torn tail fails with `UnexpectedEof` (run {@link Repair.repair} and open again). Entries are counted, not
+ * kept in memory.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const openForWrite = (
+  dir: string,
+  start: Reader.Start,
+  options: WriterOptions = {}
+): Effect.Effect<
+  { readonly writer: WalWriter; readonly read: Reader.ReadAllResult },
+  WalReadError | WalLocked,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const segmentSizeBytes = options.segmentSizeBytes ?? Segment.DEFAULT_SEGMENT_SIZE_BYTES
+    yield* FileLock.acquire(dir)
+    const read = yield* Reader.readAll(dir, start, { mode: "write", collect: false })
+    const t = read.tail
+    const path = `${dir}/${t.segment.name}`
+    const fd = yield* Fsx.open(path, NFS.constants.O_RDWR, 0o600)
+    yield* Effect.onError(
+      Effect.gen(function*() {
+        // etcd's ZeroToEnd: cut after the last valid record, then re-extend to the old size with zeros
+        yield* Fsx.ftruncate(fd, path, t.offset)
+        yield* Fsx.ftruncate(fd, path, Math.max(t.fileSize, t.offset))
+        yield* Fsx.fdatasync(fd, path)
+      }),
+      () => Fsx.closeQuietly(fd)
+    )
+    const listing = yield* Segment.list(dir)
+    const model = new PageWriterModel(t.offset)
+    const writer = yield* makeWriter(dir, segmentSizeBytes, read.metadata, {
+      segments: listing.segments.filter((s) => s.seq <= t.segment.seq),
+      tail: { fd, path, segment: t.segment, offset: t.offset, model },
+      crc: t.crc,
+      lastIndex: read.lastIndex
+    })
+    return { writer, read }
+  })
