@@ -112,6 +112,11 @@ export interface ReadAllResult {
   readonly ignored: ReadonlyArray<Segment.Ignored>
   readonly tail: Tail
   readonly end: ReadEnd
+  /**
+   * Where the last state record ends (the position right after it and the running CRC there), if any: binlog's
+   * commit marker. Entries after it were written by an unfinished group commit (see `BinLogger`).
+   */
+  readonly lastState: Tail | undefined
 }
 
 /**
@@ -149,6 +154,8 @@ class RecordSource {
   private crc = 0
   /** Set once the source is exhausted or failed. */
   done = false
+  /** Live reads: the current segment is known to be sealed and was re-read to its end. */
+  sealedChecked = false
   end: ReadEnd | undefined
 
   readonly dir: string
@@ -188,6 +195,22 @@ class RecordSource {
   /** Adds segments found by a later listing (live reads that cross a cut). */
   extend(more: ReadonlyArray<Segment.SegmentName>): void {
     this.segments = this.segments.concat(more)
+  }
+
+  /**
+   * Live reads: forgets the buffered bytes and re-reads the current segment's size, so the next {@link next}
+   * decodes from the same offset with what the writer has written since.
+   */
+  refresh(): Effect.Effect<void, WalIoError> {
+    return Effect.gen({ self: this }, function*() {
+      this.done = false
+      this.end = undefined
+      if (this.decoder === undefined || this.file === undefined) return
+      this.buf = new Uint8Array(0)
+      this.bufStart = this.decoder.offset
+      this.decoder.error = undefined
+      this.decoder.fileSize = yield* Fsx.fsize(this.file.fd, this.file.path)
+    })
   }
 
   private openNext(): Effect.Effect<boolean, WalIoError> {
@@ -434,6 +457,8 @@ export const readAll = (
     const snapshots: Array<Proto.WalSnapshotValue> = []
     let found = false
     let end = { _tag: "Eof" } as ReadEnd
+    let lastState: Tail | undefined = undefined
+    const byName = new Map(segments.map((sg) => [sg.name, sg]))
     while (!source.done) {
       const batch = yield* source.next().pipe(
         Effect.catchTag("UnexpectedEof", (e) =>
@@ -467,6 +492,13 @@ export const readAll = (
           sawEntry = true
         } else if (rec.type === STATE_TYPE) {
           hardState = yield* decodeWith(rec, "hard state", Proto.decodeHardState)
+          // a non-crc record's crc field is the running CRC after it
+          lastState = {
+            segment: byName.get(rec.file)!,
+            offset: rec.offset + rec.frameBytes,
+            fileSize: 0,
+            crc: rec.crc
+          }
         } else if (rec.type === METADATA_TYPE) {
           if (sawMetadata && !sameBytes(metadata, rec.data)) {
             return yield* new ConflictingMetadata({ file: rec.file, offset: rec.offset })
@@ -509,7 +541,8 @@ export const readAll = (
       segments,
       ignored,
       tail,
-      end
+      end,
+      lastState
     }
   }))
 
@@ -547,18 +580,29 @@ export const scanSegments = (
  * @category models
  */
 export interface EntriesOptions {
-  /** Stop after this index (inclusive). Live readers of a log being written must pass the durable index. */
+  /**
+   * Stop after this index (inclusive). Readers of a log that is being written must pass the durable index: the
+   * stream then reads "live" (re-reading sizes, following segment cuts) and never decodes past what it was told.
+   */
   readonly to?: bigint | undefined
+  /**
+   * Follow the log: once `to` is reached, `follow(to)` is awaited for the next durable index (> `to`) and the
+   * stream continues from the same open file position. Requires `to`.
+   */
+  readonly follow?: ((reached: bigint) => Effect.Effect<bigint>) | undefined
   /** Bytes per read call (default {@link READ_CHUNK_BYTES}). */
   readonly chunkBytes?: number | undefined
 }
 
+type Chunk = readonly [RecordCodec.EntryValue, ...Array<RecordCodec.EntryValue>]
+
 /**
- * A stream of the entries with index in `[from, to]`, read segment by segment with bounded memory (one chunk and
- * the entries decoded from it at a time). Entries must be dense from `from` on: an overwrite fails with
- * {@link EntryOverwrite} and a skipped index with {@link IndexGap}. A torn tail ends the stream with
- * {@link UnexpectedEof}, since a caller asking for a range must not mistake a damaged log for a short one.
- * When `to` is set, segments cut after the stream started are picked up by listing the directory again.
+ * A stream of the entries with index in `[from, to]` (or to the end of the log), read segment by segment with
+ * bounded memory (one chunk and the entries decoded from it at a time). Entries must be dense from `from` on: an
+ * overwrite fails with {@link EntryOverwrite} and a skipped index with {@link IndexGap}. A torn tail ends the
+ * stream with {@link UnexpectedEof}, since a caller asking for a range must not mistake a damaged log for a short
+ * one. With `to`, segments cut after the stream started are picked up by listing the directory again; with
+ * `follow`, the stream never ends by itself.
  *
  * @since 0.1.0
  * @category reading
@@ -569,77 +613,101 @@ export const entries = (
   options: EntriesOptions = {}
 ): Stream.Stream<RecordCodec.EntryValue, WalReadError> =>
   Stream.scoped(Stream.fromPull(Effect.gen(function*() {
-    const to = options.to
+    let to = options.to
+    const live = to !== undefined
     const { segments } = yield* selectSegments(dir, from)
     const scope = yield* Effect.scope
-    const source = new RecordSource(dir, [...segments], scope, options.chunkBytes ?? READ_CHUNK_BYTES, to !== undefined)
+    const source = new RecordSource(dir, [...segments], scope, options.chunkBytes ?? READ_CHUNK_BYTES, live)
     let expected = from
-    let finished = to !== undefined && to < from
-    const pull: Effect.Effect<ReadonlyArray<RecordCodec.EntryValue>, WalReadError | Cause.Done> = Effect.gen(
-      function*() {
-        while (!finished) {
-          if (source.done) {
-            if (to === undefined || expected > to) break
-            // the writer cut a new segment after we listed: pick it up
-            const listing = yield* Segment.list(dir)
-            const lastSeen = source.lastSegments[source.lastSegments.length - 1]!
-            const more = listing.segments.filter((s) => s.seq > lastSeen.seq)
-            if (more.length === 0) {
-              return yield* new IndexGap({
-                file: lastSeen.name,
-                offset: source.tail().offset,
-                expected: expected.toString(),
-                actual: "end of log"
-              })
-            }
-            source.extend(more)
-            source.done = false
-            source.end = undefined
+    // complete entries decoded beyond `to`: not visible yet, handed out once `to` passes them
+    const pending: Array<RecordCodec.EntryValue> = []
+    let stalls = 0
+
+    const accept = (rec: PositionedRecord, out: Array<RecordCodec.EntryValue>) =>
+      Effect.gen(function*() {
+        if (rec.type !== ENTRY_TYPE) {
+          if (!KNOWN_TYPES.has(rec.type)) {
+            return yield* new UnknownRecordType({ file: rec.file, offset: rec.offset, recordType: rec.type.toString() })
           }
-          const batch = yield* source.next()
-          const out: Array<RecordCodec.EntryValue> = []
-          for (const rec of batch) {
-            if (rec.type !== ENTRY_TYPE) {
-              if (!KNOWN_TYPES.has(rec.type)) {
-                return yield* new UnknownRecordType({ file: rec.file, offset: rec.offset, recordType: rec.type.toString() })
-              }
-              continue
-            }
-            const e = yield* decodeEntry(rec)
-            if (e.index < from) continue
-            if (e.index < expected) {
-              return yield* new EntryOverwrite({
-                file: rec.file,
-                offset: rec.offset,
-                expected: expected.toString(),
-                actual: e.index.toString()
-              })
-            }
-            if (e.index > expected) {
-              return yield* new IndexGap({
-                file: rec.file,
-                offset: rec.offset,
-                expected: expected.toString(),
-                actual: e.index.toString()
-              })
-            }
-            out.push(e)
-            expected++
-            if (to !== undefined && e.index >= to) {
-              finished = true
-              break
-            }
-          }
-          if (out.length > 0) return out
+          return
         }
-        finished = true
-        return yield* Cause.done()
+        const e = yield* decodeEntry(rec)
+        if (e.index < from) return
+        if (e.index < expected) {
+          return yield* new EntryOverwrite({
+            file: rec.file,
+            offset: rec.offset,
+            expected: expected.toString(),
+            actual: e.index.toString()
+          })
+        }
+        if (e.index > expected) {
+          return yield* new IndexGap({
+            file: rec.file,
+            offset: rec.offset,
+            expected: expected.toString(),
+            actual: e.index.toString()
+          })
+        }
+        expected++
+        if (to === undefined || e.index <= to) out.push(e)
+        else pending.push(e)
+      })
+
+    /** Live reads: the current segment ended; move to a newer one or re-read this one. */
+    const atEnd = Effect.gen(function*() {
+      const listing = yield* Segment.list(dir)
+      const known = source.lastSegments[source.lastSegments.length - 1]!
+      const newer = listing.segments.filter((s) => s.seq > known.seq)
+      if (newer.length > 0 && source.sealedChecked) {
+        source.extend(newer)
+        source.sealedChecked = false
+        source.done = false
+        stalls = 0
+        return
       }
-    )
-    return pull as Effect.Effect<
-      readonly [RecordCodec.EntryValue, ...Array<RecordCodec.EntryValue>],
-      WalReadError | Cause.Done
-    >
+      // either the segment was sealed after our last read (read it again to its true end) or the writer has
+      // written more into it since: re-read from the same offset
+      source.sealedChecked = newer.length > 0
+      if (stalls++ > 2) {
+        return yield* new IndexGap({
+          file: known.name,
+          offset: source.tail().offset,
+          expected: expected.toString(),
+          actual: "end of log"
+        })
+      }
+      yield* source.refresh()
+    })
+
+    const pull: Effect.Effect<Chunk, WalReadError | Cause.Done> = Effect.gen(function*() {
+      while (true) {
+        const out: Array<RecordCodec.EntryValue> = []
+        while (pending.length > 0 && to !== undefined && pending[0]!.index <= to) out.push(pending.shift()!)
+        if (out.length > 0) return out as unknown as Chunk
+        if (to !== undefined && expected > to) {
+          if (options.follow === undefined) return yield* Cause.done()
+          const next = yield* options.follow(to)
+          if (next > to) {
+            to = next
+            stalls = 0
+          }
+          continue
+        }
+        if (source.done) {
+          if (!live) return yield* Cause.done()
+          yield* atEnd
+          continue
+        }
+        const batch = yield* source.next()
+        for (const rec of batch) yield* accept(rec, out)
+        if (out.length > 0) {
+          stalls = 0
+          return out as unknown as Chunk
+        }
+      }
+    })
+    return pull
   })))
 
 const KNOWN_TYPES: ReadonlySet<bigint> = new Set([1n, 2n, 3n, 4n, 5n])

@@ -55,6 +55,13 @@ export const BUFFER_BYTES = 128 * 1024
  * @category models
  */
 export interface WriterOptions {
+  /**
+   * Open only: treat entries after the last state record (binlog's commit marker) as an unfinished group commit
+   * and cut them off, when the log has markers at all. Default false (etcd's behaviour).
+   */
+  readonly dropUncommitted?: boolean | undefined
+  /** Take the directory's writer lock (default true). Pass false only when the caller already holds it. */
+  readonly lock?: boolean | undefined
   /** Cut threshold in bytes (default {@link Segment.DEFAULT_SEGMENT_SIZE_BYTES}). */
   readonly segmentSizeBytes?: number | undefined
   /** Metadata stored in every segment's metadata record; undefined = no data field (go-binlogger). */
@@ -137,9 +144,15 @@ export interface WalWriter {
   readonly tailOffset: () => number
   /**
    * Appends entry records (term 0, type 0) in one write; fdatasyncs when `sync` is set; cuts a new segment when
-   * etcd would. On failure nothing is guaranteed about the tail: the writer must not be used again.
+   * etcd would. With `commit`, a state record `HardState{0, 0, commit}` follows the entries in the same write
+   * (etcd's `Save(hardState, entries)`), and later segment headers repeat it, as etcd's cut does. On failure
+   * nothing is guaranteed about the tail: the writer must not be used again.
    */
-  readonly save: (entries: ReadonlyArray<NewEntry>, sync: boolean) => Effect.Effect<void, WalIoError>
+  readonly save: (
+    entries: ReadonlyArray<NewEntry>,
+    sync: boolean,
+    commit?: bigint | undefined
+  ) => Effect.Effect<void, WalIoError>
   /** Appends a WAL snapshot record and fdatasyncs (etcd's `SaveSnapshot`). */
   readonly saveSnapshot: (snapshot: Proto.WalSnapshotValue) => Effect.Effect<void, WalIoError>
   /** fdatasyncs the last segment. */
@@ -170,6 +183,7 @@ const makeWriter = (
     readonly tail: Tail
     readonly crc: number
     readonly lastIndex: bigint
+    readonly hardState: Proto.HardStateValue
   }
 ): Effect.Effect<WalWriter, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -177,6 +191,7 @@ const makeWriter = (
     let segments = [...initial.segments]
     let tail = initial.tail
     let lastIndex = initial.lastIndex
+    let state = initial.hardState
     const encoder = new FrameEncoder(initial.crc)
     const frames: Array<number> = []
 
@@ -218,6 +233,7 @@ const makeWriter = (
       const file = yield* pipeline.take
       encodeRecord(RecordType.crc, undefined)
       encodeRecord(RecordType.metadata, metadata)
+      if (!isEmptyHardState(state)) encodeRecord(RecordType.state, Proto.encodeHardState(state))
       const header = encoder.take()
       frames.length = 0
       yield* Fsx.writeAll(file.fd, file.path, header, 0)
@@ -240,16 +256,20 @@ const makeWriter = (
         yield* cut
       })
 
-    const save = (entries: ReadonlyArray<NewEntry>, sync: boolean) =>
+    const save = (entries: ReadonlyArray<NewEntry>, sync: boolean, commit?: bigint) =>
       Effect.gen(function*() {
-        if (entries.length === 0) return
+        if (entries.length === 0 && commit === undefined) return
         for (const e of entries) {
           const before = encoder.size
           encoder.entry(0, 0n, e.index, e.data)
           frames.push(encoder.size - before)
         }
+        if (commit !== undefined) {
+          state = { term: 0n, vote: 0n, commit }
+          encodeRecord(RecordType.state, Proto.encodeHardState(state))
+        }
         yield* writeEncoded
-        lastIndex = entries[entries.length - 1]!.index
+        if (entries.length > 0) lastIndex = entries[entries.length - 1]!.index
         yield* afterSave(sync)
       })
 
@@ -287,6 +307,8 @@ const makeWriter = (
     }
   })
 
+const isEmptyHardState = (h: Proto.HardStateValue): boolean => h.term === 0n && h.vote === 0n && h.commit === 0n
+
 /**
  * Creates a new WAL in `dir` (created with mode 0700 if missing) and opens it for appending: the first segment
  * `0000000000000000-0000000000000000.wal` holds a crc record (0), the metadata record and the `{0, 0}` snapshot
@@ -304,7 +326,7 @@ export const create = (
     const segmentSizeBytes = options.segmentSizeBytes ?? Segment.DEFAULT_SEGMENT_SIZE_BYTES
     if (yield* Segment.exists(dir)) return yield* new WalExists({ dir })
     yield* Fsx.mkdirp(dir, 0o700)
-    yield* FileLock.acquire(dir)
+    if (options.lock !== false) yield* FileLock.acquire(dir)
     const first = Segment.parseSegmentName(Segment.segmentName(0n, 0n))!
     const path = `${dir}/${first.name}`
     const tmp = `${path}.tmp`
@@ -332,7 +354,8 @@ export const create = (
       segments: [first],
       tail: { fd, path, segment: first, offset: header.length, model },
       crc,
-      lastIndex: 0n
+      lastIndex: 0n,
+      hardState: { term: 0n, vote: 0n, commit: 0n }
     })
   })
 
@@ -352,15 +375,31 @@ export const openForWrite = (
   start: Reader.Start,
   options: WriterOptions = {}
 ): Effect.Effect<
-  { readonly writer: WalWriter; readonly read: Reader.ReadAllResult },
+  {
+    readonly writer: WalWriter
+    readonly read: Reader.ReadAllResult
+    /** Entries and bytes cut off as an unfinished group commit (`dropUncommitted`). */
+    readonly dropped: { readonly entries: bigint; readonly bytes: number }
+  },
   WalReadError | WalLocked,
   Scope.Scope
 > =>
   Effect.gen(function*() {
     const segmentSizeBytes = options.segmentSizeBytes ?? Segment.DEFAULT_SEGMENT_SIZE_BYTES
-    yield* FileLock.acquire(dir)
+    if (options.lock !== false) yield* FileLock.acquire(dir)
     const read = yield* Reader.readAll(dir, start, { mode: "write", collect: false })
-    const t = read.tail
+    let t = read.tail
+    let lastIndex = read.lastIndex
+    let dropped = { entries: 0n, bytes: 0 }
+    const ls = read.lastState
+    if (
+      options.dropUncommitted === true && ls !== undefined && read.hardState.commit >= start.index &&
+      read.lastIndex > read.hardState.commit && ls.segment.name === t.segment.name
+    ) {
+      dropped = { entries: read.lastIndex - read.hardState.commit, bytes: t.offset - ls.offset }
+      t = { ...t, offset: ls.offset, crc: ls.crc }
+      lastIndex = read.hardState.commit
+    }
     const path = `${dir}/${t.segment.name}`
     const fd = yield* Fsx.open(path, NFS.constants.O_RDWR, 0o600)
     yield* Effect.onError(
@@ -378,7 +417,8 @@ export const openForWrite = (
       segments: listing.segments.filter((s) => s.seq <= t.segment.seq),
       tail: { fd, path, segment: t.segment, offset: t.offset, model },
       crc: t.crc,
-      lastIndex: read.lastIndex
+      lastIndex,
+      hardState: read.hardState
     })
-    return { writer, read }
+    return { writer, read, dropped }
   })

@@ -151,3 +151,9 @@ export const writeFileAtomic = (
     yield* rename(tmp, path)
     yield* fsyncDir(dir)
   })
+
+/** stat(2) size in bytes, 0 when the file is gone. */
+export const statSize = (path: string): Effect.Effect<number> =>
+  Effect.callback((resume) => {
+    NFS.stat(path, (err, st) => resume(Effect.succeed(err ? 0 : st.size)))
+  })
