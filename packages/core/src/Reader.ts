@@ -160,7 +160,6 @@ class RecordSource {
 
   readonly dir: string
   private segments: Array<Segment.SegmentName>
-  private readonly scope: Scope.Scope
   private readonly chunkBytes: number
   /** When set, sizes are re-read when a frame runs past them (the writer may still be appending). */
   private readonly live: boolean
@@ -168,13 +167,11 @@ class RecordSource {
   constructor(
     dir: string,
     segments: Array<Segment.SegmentName>,
-    scope: Scope.Scope,
     chunkBytes: number,
     live: boolean
   ) {
     this.dir = dir
     this.segments = segments
-    this.scope = scope
     this.chunkBytes = chunkBytes
     this.live = live
   }
@@ -197,6 +194,16 @@ class RecordSource {
     this.segments = this.segments.concat(more)
   }
 
+  /** Closes the current segment file, if any (also registered as the scope's finalizer). */
+  get close(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const file = this.file
+      if (file === undefined) return Effect.void
+      this.file = undefined
+      return Fsx.closeQuietly(file.fd)
+    })
+  }
+
   /**
    * Live reads: forgets the buffered bytes and re-reads the current segment's size, so the next {@link next}
    * decodes from the same offset with what the writer has written since.
@@ -215,19 +222,18 @@ class RecordSource {
 
   private openNext(): Effect.Effect<boolean, WalIoError> {
     return Effect.gen({ self: this }, function*() {
-      if (this.file) {
-        const fd = this.file.fd
-        this.file = undefined
-        yield* Fsx.closeQuietly(fd)
-      }
+      yield* this.close
       this.i++
       if (this.i >= this.segments.length) return false
       const segment = this.segments[this.i]!
       const path = `${this.dir}/${segment.name}`
-      const fd = yield* Effect.acquireRelease(Fsx.open(path, "r"), (fd) =>
-        this.file?.fd === fd ? Fsx.closeQuietly(fd) : Effect.void).pipe(Scope.provide(this.scope))
+      // the open and the bookkeeping are one uninterruptible step, so the scope's finalizer (close) always knows
+      // about the descriptor; descriptors are never closed twice (numbers are reused by the kernel at once)
+      const fd = yield* Effect.uninterruptible(Effect.tap(Fsx.open(path, "r"), (fd) =>
+        Effect.sync(() => {
+          this.file = { segment, path, fd }
+        })))
       const size = yield* Fsx.fsize(fd, path)
-      this.file = { segment, path, fd }
       this.decoder = new SegmentDecoder(segment.name, size, this.i === this.segments.length - 1, this.crc)
       this.buf = new Uint8Array(0)
       this.bufStart = 0
@@ -376,6 +382,19 @@ class RecordSource {
 
 const MAX_RECORDS_PER_BATCH = 4096
 
+/** A record source whose open file is closed when the current scope closes. */
+const makeSource = (
+  dir: string,
+  segments: ReadonlyArray<Segment.SegmentName>,
+  chunkBytes: number,
+  live: boolean
+): Effect.Effect<RecordSource, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const source = new RecordSource(dir, [...segments], chunkBytes, live)
+    yield* Effect.addFinalizer(() => source.close)
+    return source
+  })
+
 const CRC_TYPE = BigInt(RecordCodec.RecordType.crc)
 const ENTRY_TYPE = BigInt(RecordCodec.RecordType.entry)
 const STATE_TYPE = BigInt(RecordCodec.RecordType.state)
@@ -444,8 +463,7 @@ export const readAll = (
 ): Effect.Effect<ReadAllResult, WalReadError> =>
   Effect.scoped(Effect.gen(function*() {
     const { ignored, segments } = yield* selectSegments(dir, start.index)
-    const scope = yield* Effect.scope
-    const source = new RecordSource(dir, [...segments], scope, READ_CHUNK_BYTES, false)
+    const source = yield* makeSource(dir, segments, READ_CHUNK_BYTES, false)
     const collect = options.collect ?? true
     const entries: Array<RecordCodec.EntryValue> = []
     let count = 0n
@@ -558,8 +576,7 @@ export const scanSegments = (
   segments: ReadonlyArray<Segment.SegmentName>
 ): Effect.Effect<{ readonly records: number; readonly tail: Tail }, WalReadError> =>
   Effect.scoped(Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const source = new RecordSource(dir, [...segments], scope, READ_CHUNK_BYTES, false)
+    const source = yield* makeSource(dir, segments, READ_CHUNK_BYTES, false)
     let records = 0
     while (!source.done) {
       const batch = yield* source.next()
@@ -616,8 +633,7 @@ export const entries = (
     let to = options.to
     const live = to !== undefined
     const { segments } = yield* selectSegments(dir, from)
-    const scope = yield* Effect.scope
-    const source = new RecordSource(dir, [...segments], scope, options.chunkBytes ?? READ_CHUNK_BYTES, live)
+    const source = yield* makeSource(dir, segments, options.chunkBytes ?? READ_CHUNK_BYTES, live)
     let expected = from
     // complete entries decoded beyond `to`: not visible yet, handed out once `to` passes them
     const pending: Array<RecordCodec.EntryValue> = []
