@@ -113,10 +113,11 @@ export interface ReadAllResult {
   readonly tail: Tail
   readonly end: ReadEnd
   /**
-   * Where the last state record ends (the position right after it and the running CRC there), if any: binlog's
-   * commit marker. Entries after it were written by an unfinished group commit (see `BinLogger`).
+   * binlog's commit markers: when the log has state records and entries follow the last one, the position of the
+   * first such entry and the running CRC just before it. Those entries were written by a group commit that never
+   * finished (see `BinLogger`). Snapshot records are not entries: they never count here.
    */
-  readonly lastState: Tail | undefined
+  readonly uncommitted: Tail | undefined
 }
 
 /**
@@ -475,7 +476,9 @@ export const readAll = (
     const snapshots: Array<Proto.WalSnapshotValue> = []
     let found = false
     let end = { _tag: "Eof" } as ReadEnd
-    let lastState: Tail | undefined = undefined
+    let sawState = false
+    let uncommitted: Tail | undefined = undefined
+    let prevCrc = 0
     const byName = new Map(segments.map((sg) => [sg.name, sg]))
     while (!source.done) {
       const batch = yield* source.next().pipe(
@@ -488,7 +491,13 @@ export const readAll = (
             : Effect.fail(e))
       )
       for (const rec of batch) {
+        const crcBefore = prevCrc
+        // a non-crc record's crc field is the running CRC after it
+        prevCrc = rec.crc
         if (rec.type === ENTRY_TYPE) {
+          if (sawState && uncommitted === undefined) {
+            uncommitted = { segment: byName.get(rec.file)!, offset: rec.offset, fileSize: 0, crc: crcBefore }
+          }
           const e = yield* decodeEntry(rec)
           if (e.index > start.index) {
             const pos = e.index - start.index - 1n
@@ -510,13 +519,8 @@ export const readAll = (
           sawEntry = true
         } else if (rec.type === STATE_TYPE) {
           hardState = yield* decodeWith(rec, "hard state", Proto.decodeHardState)
-          // a non-crc record's crc field is the running CRC after it
-          lastState = {
-            segment: byName.get(rec.file)!,
-            offset: rec.offset + rec.frameBytes,
-            fileSize: 0,
-            crc: rec.crc
-          }
+          sawState = true
+          uncommitted = undefined
         } else if (rec.type === METADATA_TYPE) {
           if (sawMetadata && !sameBytes(metadata, rec.data)) {
             return yield* new ConflictingMetadata({ file: rec.file, offset: rec.offset })
@@ -560,7 +564,7 @@ export const readAll = (
       ignored,
       tail,
       end,
-      lastState
+      uncommitted
     }
   }))
 

@@ -391,13 +391,10 @@ export const openForWrite = (
     let t = read.tail
     let lastIndex = read.lastIndex
     let dropped = { entries: 0n, bytes: 0 }
-    const ls = read.lastState
-    if (
-      options.dropUncommitted === true && ls !== undefined && read.hardState.commit >= start.index &&
-      read.lastIndex > read.hardState.commit && ls.segment.name === t.segment.name
-    ) {
-      dropped = { entries: read.lastIndex - read.hardState.commit, bytes: t.offset - ls.offset }
-      t = { ...t, offset: ls.offset, crc: ls.crc }
+    const u = read.uncommitted
+    if (options.dropUncommitted === true && u !== undefined && u.segment.name === t.segment.name) {
+      dropped = { entries: read.lastIndex - read.hardState.commit, bytes: t.offset - u.offset }
+      t = { ...t, offset: u.offset, crc: u.crc }
       lastIndex = read.hardState.commit
     }
     const path = `${dir}/${t.segment.name}`

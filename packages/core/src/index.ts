@@ -8,6 +8,9 @@
 /** The log service (start/recover, log, snapshot leases, reads, retention). @since 0.1.0 */
 export * as BinLogger from "./BinLogger.ts"
 
+/** A Promise API over the log for callers that do not use Effect. @since 0.1.0 */
+export * as BinLoggerClient from "./BinLoggerClient.ts"
+
 /** Errors of the log service. @since 0.1.0 */
 export * as LogError from "./LogError.ts"
 

@@ -4,6 +4,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NFS from "node:fs"
 import * as Path from "node:path"
@@ -22,7 +23,7 @@ const dirs = (root: string) => ({ walDir: Path.join(root, "wal"), snapDir: Path.
 /** Runs `f` against a logger opened on `root` and closes it afterwards. */
 const withLogger = <A, E>(
   root: string,
-  f: (log: BinLogger.BinLogger["Service"]) => Effect.Effect<A, E>,
+  f: (log: BinLogger.BinLogger["Service"]) => Effect.Effect<A, E, Scope.Scope>,
   options: Partial<BinLogger.Options> = {}
 ) =>
   Effect.scoped(
@@ -432,6 +433,19 @@ describe("BinLogger: recovery", () => {
       assert.strictEqual(cur, 2n)
       assert.deepStrictEqual(next, { first: 3n, last: 3n })
       assert.deepStrictEqual(yield* entriesOf(walDir), ["a", "b", "c"])
+    }))
+
+  it.effect("a snapshot record written after the last commit marker survives any number of restarts", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      yield* withLogger(root, (log) =>
+        Effect.andThen(log.log([text("a"), text("b")]), Effect.flatMap(log.createSnapshot, (l) => Option.getOrThrow(l).release(true))))
+      for (let i = 0; i < 3; i++) {
+        const [snap, cur] = yield* withLogger(root, (log) => Effect.all([log.snapshotIndex, log.currentIndex]))
+        assert.deepStrictEqual([snap, cur], [2n, 2n])
+      }
+      const r = yield* Reader.readAll(dirs(root).walDir, { index: 2n, term: 0n }, { mode: "read" })
+      assert.strictEqual(r.snapshots.filter((s) => s.index === 2n).length, 1)
     }))
 
   it.effect("a second writer on the same directory gets WalLocked", () =>
