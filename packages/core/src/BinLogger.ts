@@ -297,7 +297,9 @@ type Command =
   | {
     readonly _tag: "Append"
     /** The batch, or a function computing it from its first index inside the writer. */
-    readonly batch: ReadonlyArray<Uint8Array> | ((firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>)
+    readonly batch:
+      | ReadonlyArray<Uint8Array>
+      | ((firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>)
     readonly bytes: number
     readonly done: AppendDone
   }
@@ -563,9 +565,10 @@ export const make = Effect.fn("BinLogger.make")(function*(
       Effect.withSpan("BinLogger.logPrepared")
     )
 
-  const sync = enqueue<void, WriterStopped, Deferred.Deferred<void, WriterStopped>>((done) => ({ _tag: "Sync", done })).pipe(
-    Effect.withSpan("BinLogger.sync")
-  )
+  const sync = enqueue<void, WriterStopped, Deferred.Deferred<void, WriterStopped>>((done) => ({ _tag: "Sync", done }))
+    .pipe(
+      Effect.withSpan("BinLogger.sync")
+    )
 
   const awaitAbove = (index: bigint): Effect.Effect<bigint> =>
     Effect.gen(function*() {
@@ -600,7 +603,11 @@ export const make = Effect.fn("BinLogger.make")(function*(
         purgeLock.withPermits(1)(Effect.sync(() => holds.add(`read from ${from}`, from))),
         (id) => Effect.sync(() => holds.remove(id))
       )
-      const to = options.follow ? committed : options.to === undefined || options.to > committed ? committed : options.to
+      const to = options.follow
+        ? committed
+        : options.to === undefined || options.to > committed
+        ? committed
+        : options.to
       if (!options.follow && to < from) return Stream.empty
       return Reader.entries(walDir, from, {
         to,
@@ -611,8 +618,13 @@ export const make = Effect.fn("BinLogger.make")(function*(
           return chunk.map((e) => ({ index: e.index, data: e.data ?? EMPTY })) as unknown as typeof chunk
         }),
         Stream.map((e) => e as unknown as LogEntry),
-        Stream.catchTag("WalNotFound", (e) =>
-          Stream.fail(new IndexUnavailable({ index: from.toString(), firstIndex: firstIndex().toString(), reason: e.reason })))
+        Stream.catchTag(
+          "WalNotFound",
+          (e) =>
+            Stream.fail(
+              new IndexUnavailable({ index: from.toString(), firstIndex: firstIndex().toString(), reason: e.reason })
+            )
+        )
       )
     }))
 
@@ -657,7 +669,9 @@ export const make = Effect.fn("BinLogger.make")(function*(
         if (!success) return
         // etcd's order: the .snap file first, then the WAL record (a crash in between orphans the .snap only)
         const name = yield* Snap.save(snapDir, { index: currentIndex, term: 0n, confState: emptyConfState })
-        yield* enqueue<void, WriterStopped | WalIoError, Deferred.Deferred<void, WriterStopped | WalIoError>>((done) => ({
+        yield* enqueue<void, WriterStopped | WalIoError, Deferred.Deferred<void, WriterStopped | WalIoError>>((
+          done
+        ) => ({
           _tag: "SnapshotRecord",
           index: currentIndex,
           done

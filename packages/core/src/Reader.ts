@@ -303,7 +303,12 @@ class RecordSource {
           if (rec.type === CRC_TYPE) {
             // the decoder leaves the running CRC alone for crc records: d.crc is the value before this one
             if (d.crc !== 0 && rec.crc !== d.crc) {
-              return yield* new CrcRecordMismatch({ file: rec.file, offset: rec.offset, expected: d.crc, actual: rec.crc })
+              return yield* new CrcRecordMismatch({
+                file: rec.file,
+                offset: rec.offset,
+                expected: d.crc,
+                actual: rec.crc
+              })
             }
             d.crc = rec.crc
             continue

@@ -11,9 +11,9 @@ import * as Path from "node:path"
 import * as BinLogger from "../src/BinLogger.ts"
 import * as Reader from "../src/Reader.ts"
 import * as Segment from "../src/Segment.ts"
+import { LOCK_FILE_NAME } from "../src/Segment.ts"
 import * as Snap from "../src/Snap.ts"
 import * as Wal from "../src/Wal.ts"
-import { LOCK_FILE_NAME } from "../src/Segment.ts"
 import { tempDir, text } from "./utils.ts"
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b)
@@ -57,7 +57,10 @@ describe("BinLogger: log", () => {
       const root = yield* tempDir
       const results = yield* withLogger(root, (log) =>
         Effect.all(
-          Array.from({ length: 64 }, (_, i) => log.log([text(`w${i}-0`), text(`w${i}-1`)]).pipe(Effect.map((r) => ({ i, r })))),
+          Array.from(
+            { length: 64 },
+            (_, i) => log.log([text(`w${i}-0`), text(`w${i}-1`)]).pipe(Effect.map((r) => ({ i, r })))
+          ),
           { concurrency: "unbounded" }
         ))
       const firsts = results.map(({ r }) => r.first).sort((a, b) => (a < b ? -1 : 1))
@@ -113,8 +116,11 @@ describe("BinLogger: log", () => {
       assert.deepStrictEqual(a, { first: start + 1n, last: start + 2n })
       assert.deepStrictEqual(b, { first: BinLogger.MAX_INDEX, last: BinLogger.MAX_INDEX })
       assert.strictEqual(err._tag, "IndexOverflow")
-      const after = yield* withLogger(root, (log) =>
-        Effect.map(Stream.runCollect(log.read(start + 1n)), (es) => es.map((e) => [e.index, dec(e.data)] as const)))
+      const after = yield* withLogger(
+        root,
+        (log) =>
+          Effect.map(Stream.runCollect(log.read(start + 1n)), (es) => es.map((e) => [e.index, dec(e.data)] as const))
+      )
       assert.deepStrictEqual(after, [[start + 1n, "x"], [start + 2n, "y"], [BinLogger.MAX_INDEX, "z"]])
     }))
 
@@ -274,7 +280,9 @@ describe("BinLogger: reads", () => {
         root,
         (log) =>
           Effect.gen(function*() {
-            const follower = yield* Effect.forkChild(Stream.runCollect(log.read(1n, { follow: true }).pipe(Stream.take(300))))
+            const follower = yield* Effect.forkChild(
+              Stream.runCollect(log.read(1n, { follow: true }).pipe(Stream.take(300)))
+            )
             for (let i = 0; i < 100; i++) yield* log.log([text(`a${i}`), text(`b${i}`), text(`c${i}`)])
             const seen = yield* Fiber.join(follower)
             assert.deepStrictEqual(seen.map((e) => e.index), Array.from({ length: 300 }, (_, k) => BigInt(k + 1)))
@@ -308,7 +316,9 @@ describe("BinLogger: reads", () => {
 
 describe("BinLogger: purge and retention", () => {
   const fill = (log: BinLogger.BinLogger["Service"], n: number) =>
-    Effect.forEach(Array.from({ length: n }, (_, i) => i), (i) => log.log([text(`entry-${i}-${"x".repeat(40)}`)]), { discard: true })
+    Effect.forEach(Array.from({ length: n }, (_, i) => i), (i) => log.log([text(`entry-${i}-${"x".repeat(40)}`)]), {
+      discard: true
+    })
 
   it.effect("purge after release keeps exactly what etcd's ReleaseLockTo rule keeps", () =>
     Effect.gen(function*() {
@@ -389,7 +399,10 @@ describe("BinLogger: recovery", () => {
     Effect.gen(function*() {
       const root = yield* tempDir
       const { walDir } = dirs(root)
-      yield* withLogger(root, (log) => Effect.andThen(log.log([text("a"), text("b")]), log.log([new Uint8Array(1500).fill(7)])))
+      yield* withLogger(
+        root,
+        (log) => Effect.andThen(log.log([text("a"), text("b")]), log.log([new Uint8Array(1500).fill(7)]))
+      )
       // tear the last record: zero its last 512-byte sector (as a lost sector write would)
       const seg = Path.join(walDir, "0000000000000000-0000000000000000.wal")
       const r = yield* Reader.readAll(walDir, { index: 0n, term: 0n }, { mode: "read" })
@@ -397,7 +410,10 @@ describe("BinLogger: recovery", () => {
       const fd = NFS.openSync(seg, "r+")
       NFS.writeSync(fd, new Uint8Array(512), 0, 512, Math.floor((end - 1) / 512) * 512 - 512)
       NFS.closeSync(fd)
-      const after = yield* withLogger(root, (log) => Effect.map(Stream.runCollect(log.read(1n)), (es) => es.map((e) => dec(e.data))))
+      const after = yield* withLogger(
+        root,
+        (log) => Effect.map(Stream.runCollect(log.read(1n)), (es) => es.map((e) => dec(e.data)))
+      )
       assert.deepStrictEqual(after, ["a", "b"])
       assert.isTrue(NFS.existsSync(`${seg}.broken`))
     }))
@@ -415,7 +431,11 @@ describe("BinLogger: recovery", () => {
       // a crash between writing the .snap and its WAL record leaves an orphan .snap at 3
       yield* Snap.save(snapDir, { index: 3n, term: 0n, confState: emptyCs })
       const [snap, cur, lease] = yield* withLogger(root, (log) =>
-        Effect.all([log.snapshotIndex, log.currentIndex, Effect.map(log.createSnapshot, Option.map((l) => l.prevIndex))]))
+        Effect.all([
+          log.snapshotIndex,
+          log.currentIndex,
+          Effect.map(log.createSnapshot, Option.map((l) => l.prevIndex))
+        ]))
       assert.deepStrictEqual([snap, cur, lease], [2n, 3n, Option.some(2n)])
     }))
 
@@ -438,8 +458,14 @@ describe("BinLogger: recovery", () => {
   it.effect("a snapshot record written after the last commit marker survives any number of restarts", () =>
     Effect.gen(function*() {
       const root = yield* tempDir
-      yield* withLogger(root, (log) =>
-        Effect.andThen(log.log([text("a"), text("b")]), Effect.flatMap(log.createSnapshot, (l) => Option.getOrThrow(l).release(true))))
+      yield* withLogger(
+        root,
+        (log) =>
+          Effect.andThen(
+            log.log([text("a"), text("b")]),
+            Effect.flatMap(log.createSnapshot, (l) => Option.getOrThrow(l).release(true))
+          )
+      )
       for (let i = 0; i < 3; i++) {
         const [snap, cur] = yield* withLogger(root, (log) => Effect.all([log.snapshotIndex, log.currentIndex]))
         assert.deepStrictEqual([snap, cur], [2n, 2n])

@@ -7,30 +7,44 @@ import { check } from "./crash/verify.ts"
 import { HARNESS, harnessAvailable, tempDir } from "./utils.ts"
 
 describe("BinLogger crash safety (child process killed with SIGKILL)", () => {
-  it.live("every acknowledged range survives 12 SIGKILLs, dense and in order, and etcd's reader accepts the log", () =>
-    Effect.gen(function*() {
-      const root = yield* tempDir
-      const walDir = Path.join(root, "wal")
-      const snapDir = Path.join(root, "snap")
-      const report = yield* Effect.promise(() => runCycles(walDir, snapDir, 12, 7))
-      assert.isTrue(report.printedLines >= 12)
-      const result = yield* check(walDir, snapDir, report.acknowledged)
-      const highest = report.acknowledged.reduce((m, [, l]) => (l > m ? l : m), 0n)
-      assert.isTrue(result.currentIndex >= highest, `current ${result.currentIndex} < acknowledged ${highest}`)
-      assert.isTrue(result.checkedAcknowledged > 0)
+  it.live(
+    "every acknowledged range survives 12 SIGKILLs, dense and in order, and etcd's reader accepts the log",
+    () =>
+      Effect.gen(function*() {
+        const root = yield* tempDir
+        const walDir = Path.join(root, "wal")
+        const snapDir = Path.join(root, "snap")
+        const report = yield* Effect.promise(() => runCycles(walDir, snapDir, 12, 7))
+        assert.isTrue(report.printedLines >= 12)
+        const result = yield* check(walDir, snapDir, report.acknowledged)
+        const highest = report.acknowledged.reduce((m, [, l]) => (l > m ? l : m), 0n)
+        assert.isTrue(result.currentIndex >= highest, `current ${result.currentIndex} < acknowledged ${highest}`)
+        assert.isTrue(result.checkedAcknowledged > 0)
 
-      if (!harnessAvailable()) {
-        if (process.env.CI) assert.fail(`CI is set but the etcd harness is not built at ${HARNESS}`)
-        console.warn(`\n*** etcd interop check SKIPPED: harness not built at ${HARNESS} (run .ci/run) ***\n`)
-        return
-      }
-      const out = ChildProcess.spawnSync(HARNESS, ["read", "--quiet", "--wal", walDir, "--snap", snapDir, "--check-writable"], {
-        encoding: "utf8",
-        maxBuffer: 256 * 1024 * 1024
-      })
-      assert.strictEqual(out.status, 0, out.stderr)
-      const lines = out.stdout.trim() === "" ? [] : out.stdout.trim().split("\n")
-      const last = lines.length > 0 ? BigInt(/"index":(\d+)/.exec(lines[lines.length - 1]!)![1]!) : result.snapshotIndex
-      assert.strictEqual(last, result.currentIndex)
-    }), 120_000)
+        if (!harnessAvailable()) {
+          if (process.env.CI) assert.fail(`CI is set but the etcd harness is not built at ${HARNESS}`)
+          console.warn(`\n*** etcd interop check SKIPPED: harness not built at ${HARNESS} (run .ci/run) ***\n`)
+          return
+        }
+        const out = ChildProcess.spawnSync(HARNESS, [
+          "read",
+          "--quiet",
+          "--wal",
+          walDir,
+          "--snap",
+          snapDir,
+          "--check-writable"
+        ], {
+          encoding: "utf8",
+          maxBuffer: 256 * 1024 * 1024
+        })
+        assert.strictEqual(out.status, 0, out.stderr)
+        const lines = out.stdout.trim() === "" ? [] : out.stdout.trim().split("\n")
+        const last = lines.length > 0
+          ? BigInt(/"index":(\d+)/.exec(lines[lines.length - 1]!)![1]!)
+          : result.snapshotIndex
+        assert.strictEqual(last, result.currentIndex)
+      }),
+    120_000
+  )
 })

@@ -10,8 +10,9 @@ import { b64, copyDir, FIXTURES, readBytes, readExpected, readInputLines, tempDi
 
 const fx = (...p: Array<string>) => Path.join(FIXTURES, ...p)
 
-const entriesAsExpected = (entries: ReadonlyArray<{ index: bigint; term: bigint; type: number; data?: Uint8Array | undefined }>) =>
-  entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: b64(e.data) }))
+const entriesAsExpected = (
+  entries: ReadonlyArray<{ index: bigint; term: bigint; type: number; data?: Uint8Array | undefined }>
+) => entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: b64(e.data) }))
 
 const newestSnapIndex = (dir: string) =>
   Effect.map(Snap.loadNewest(dir), (r) => ({ index: r.loaded!.snapshot.index, term: r.loaded!.snapshot.term }))
@@ -111,8 +112,16 @@ const replay = (
     }
     if (snapshot) {
       NFS.mkdirSync(snapDir, { recursive: true })
-      yield* Snap.save(snapDir, { index, term: 0n, confState: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } })
-      yield* writer.saveSnapshot({ index, term: 0n, confState: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } })
+      yield* Snap.save(snapDir, {
+        index,
+        term: 0n,
+        confState: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
+      })
+      yield* writer.saveSnapshot({
+        index,
+        term: 0n,
+        confState: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }
+      })
     }
   }))
 

@@ -50,6 +50,13 @@ export const check = (walDir: string, snapDir: string, acknowledged: ReadonlyArr
         if (l > current) return yield* Effect.die(new Error(`acknowledged range ${f}-${l} lost (current ${current})`))
         checked++
       }
-      return { firstIndex: first, currentIndex: current, snapshotIndex: status.snapshotIndex, checkedAcknowledged: checked }
-    }).pipe(Effect.provide(Layer.fresh(BinLogger.layer({ walDir, snapDir, segmentSizeBytes: 65536, keepSnapshots: 3 }))))
+      return {
+        firstIndex: first,
+        currentIndex: current,
+        snapshotIndex: status.snapshotIndex,
+        checkedAcknowledged: checked
+      }
+    }).pipe(
+      Effect.provide(Layer.fresh(BinLogger.layer({ walDir, snapDir, segmentSizeBytes: 65536, keepSnapshots: 3 })))
+    )
   )

@@ -35,28 +35,32 @@ export interface Observed {
 export const program = (walDir: string, snapDir: string): Effect.Effect<Observed, unknown> =>
   Effect.gen(function*() {
     const layer = () => Layer.fresh(BinLogger.layer({ walDir, snapDir }))
-    const first = yield* Effect.scoped(Effect.gen(function*() {
-      const log = yield* BinLogger.BinLogger
-      const firstBatch = yield* log.log([text("open account 17"), text("deposit 100"), text("withdraw 30")])
-      yield* Effect.log(`logged entries ${firstBatch.first}..${firstBatch.last}`)
-      const lease = Option.getOrThrow(yield* log.createSnapshot)
-      const entries = (yield* lease.entriesArray).map((e) => show(e.data))
-      yield* Effect.log(`snapshot lease (${lease.prevIndex}, ${lease.currentIndex}]: ${entries.join(" | ")}`)
-      yield* lease.release(true)
-      const more = yield* log.log([text("deposit 5")])
-      yield* Effect.log(`logged entry ${more.first} after the snapshot; closing`)
-      return {
-        firstBatch,
-        snapshot: { prevIndex: lease.prevIndex, currentIndex: lease.currentIndex, entries }
-      }
-    }).pipe(Effect.provide(layer())))
-    const reopened = yield* Effect.scoped(Effect.gen(function*() {
-      const log = yield* BinLogger.BinLogger
-      const snapshotIndex = yield* log.snapshotIndex
-      const all = yield* Stream.runCollect(log.read(1n))
-      yield* Effect.log(`reopened at snapshot ${snapshotIndex}; the log holds:`)
-      for (const e of all) yield* Effect.log(`  ${e.index}: ${show(e.data)}`)
-      return { snapshotIndex, all: all.map((e) => ({ index: e.index, data: show(e.data) })) }
-    }).pipe(Effect.provide(layer())))
+    const first = yield* Effect.scoped(
+      Effect.gen(function*() {
+        const log = yield* BinLogger.BinLogger
+        const firstBatch = yield* log.log([text("open account 17"), text("deposit 100"), text("withdraw 30")])
+        yield* Effect.log(`logged entries ${firstBatch.first}..${firstBatch.last}`)
+        const lease = Option.getOrThrow(yield* log.createSnapshot)
+        const entries = (yield* lease.entriesArray).map((e) => show(e.data))
+        yield* Effect.log(`snapshot lease (${lease.prevIndex}, ${lease.currentIndex}]: ${entries.join(" | ")}`)
+        yield* lease.release(true)
+        const more = yield* log.log([text("deposit 5")])
+        yield* Effect.log(`logged entry ${more.first} after the snapshot; closing`)
+        return {
+          firstBatch,
+          snapshot: { prevIndex: lease.prevIndex, currentIndex: lease.currentIndex, entries }
+        }
+      }).pipe(Effect.provide(layer()))
+    )
+    const reopened = yield* Effect.scoped(
+      Effect.gen(function*() {
+        const log = yield* BinLogger.BinLogger
+        const snapshotIndex = yield* log.snapshotIndex
+        const all = yield* Stream.runCollect(log.read(1n))
+        yield* Effect.log(`reopened at snapshot ${snapshotIndex}; the log holds:`)
+        for (const e of all) yield* Effect.log(`  ${e.index}: ${show(e.data)}`)
+        return { snapshotIndex, all: all.map((e) => ({ index: e.index, data: show(e.data) })) }
+      }).pipe(Effect.provide(layer()))
+    )
     return { ...first, afterReopen: reopened.all, snapshotIndexAfterReopen: reopened.snapshotIndex }
   })
