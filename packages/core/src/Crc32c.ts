@@ -7,8 +7,9 @@
  *
  * `update(prev, bytes)` continues a CRC as if `bytes` were appended to the input that produced `prev`, so the
  * running value of a WAL equals the CRC-32C of the concatenated `data` of every non-crc record since the chain
- * started. The implementation is slicing-by-8 over eight 256-entry tables (8 KiB), about 1 byte per cycle
- * on x86-64 without hardware CRC instructions.
+ * started. The implementation is slicing-by-16 over sixteen 256-entry tables (16 KiB): about 1.5–1.9 GB/s on
+ * Node 24 / x86-64, 1.4× slicing-by-8 (JavaScript has no access to the SSE4.2 `crc32` instruction Go uses; a
+ * WebAssembly slicing-by-16 measured no faster on 256-byte records because of the copy into its memory).
  *
  * @since 0.1.0
  */
@@ -21,6 +22,9 @@
  */
 export const POLYNOMIAL = 0x82f63b78
 
+/** Tables for slicing-by-16: `TABLES[k][b]` is the CRC of byte `b` followed by `k` zero bytes. */
+const TABLE_COUNT = 16
+
 const TABLES: ReadonlyArray<Uint32Array> = (() => {
   const tables: Array<Uint32Array> = []
   const t0 = new Uint32Array(256)
@@ -30,7 +34,7 @@ const TABLES: ReadonlyArray<Uint32Array> = (() => {
     t0[n] = c >>> 0
   }
   tables.push(t0)
-  for (let t = 1; t < 8; t++) {
+  for (let t = 1; t < TABLE_COUNT; t++) {
     const prev = tables[t - 1]!
     const cur = new Uint32Array(256)
     for (let n = 0; n < 256; n++) cur[n] = (prev[n]! >>> 8) ^ t0[prev[n]! & 0xff]!
@@ -38,6 +42,26 @@ const TABLES: ReadonlyArray<Uint32Array> = (() => {
   }
   return tables
 })()
+
+// the tables as module-level bindings, resolved once instead of per call
+const [T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15] = TABLES as [
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array,
+  Uint32Array
+]
 
 /**
  * Continues the CRC-32C `prev` over `bytes[start, end)` and returns the new value (an unsigned 32-bit number).
@@ -47,26 +71,19 @@ const TABLES: ReadonlyArray<Uint32Array> = (() => {
  * @category hashing
  */
 export const update = (prev: number, bytes: Uint8Array, start = 0, end = bytes.length): number => {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array
-  ]
-  let crc = ~prev >>> 0
+  let crc = ~prev | 0
   let i = start
-  const fast = end - ((end - i) & 7)
+  // slicing-by-16: 16 bytes per step, one table lookup per byte, no data-dependent chain inside a step
+  const fast = end - ((end - i) & 15)
   while (i < fast) {
     const a = (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)) ^ crc
-    crc = t7[a & 0xff]! ^ t6[(a >>> 8) & 0xff]! ^ t5[(a >>> 16) & 0xff]! ^ t4[a >>> 24]! ^
-      t3[bytes[i + 4]!]! ^ t2[bytes[i + 5]!]! ^ t1[bytes[i + 6]!]! ^ t0[bytes[i + 7]!]!
-    i += 8
+    crc = T15[a & 0xff]! ^ T14[(a >>> 8) & 0xff]! ^ T13[(a >>> 16) & 0xff]! ^ T12[a >>> 24]! ^
+      T11[bytes[i + 4]!]! ^ T10[bytes[i + 5]!]! ^ T9[bytes[i + 6]!]! ^ T8[bytes[i + 7]!]! ^
+      T7[bytes[i + 8]!]! ^ T6[bytes[i + 9]!]! ^ T5[bytes[i + 10]!]! ^ T4[bytes[i + 11]!]! ^
+      T3[bytes[i + 12]!]! ^ T2[bytes[i + 13]!]! ^ T1[bytes[i + 14]!]! ^ T0[bytes[i + 15]!]!
+    i += 16
   }
-  while (i < end) crc = t0[(crc ^ bytes[i++]!) & 0xff]! ^ (crc >>> 8)
+  while (i < end) crc = T0[(crc ^ bytes[i++]!) & 0xff]! ^ (crc >>> 8)
   return ~crc >>> 0
 }
 

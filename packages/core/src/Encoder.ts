@@ -129,19 +129,30 @@ export class FrameEncoder {
   entry(type: number, term: bigint, index: bigint, data: Uint8Array | undefined): void {
     const dataLength = data === undefined ? -1 : data.length
     const headerSize = RecordCodec.entryHeaderSize(type, term, index, dataLength)
-    const entryBytes = headerSize + Math.max(0, dataLength)
-    // encode the entry header into a scratch area to chain the CRC over header + payload without a copy
-    const scratch = ENTRY_HEADER_SCRATCH
-    RecordCodec.writeEntryHeader(scratch, 0, type, term, index, dataLength)
-    let crc = Crc32c.update(this.crc, scratch, 0, headerSize)
-    if (data !== undefined) crc = Crc32c.update(crc, data)
+    const entryBytes = headerSize + (dataLength < 0 ? 0 : dataLength)
+    // The record header (type, crc, data length) comes before the entry bytes, and its size depends on the crc
+    // varint (1–5 bytes), which is known only after the CRC over the entry bytes. So the entry bytes are written
+    // where a 5-byte crc varint would put them, checksummed there in one pass, and moved left in the rare case
+    // (crc < 2^28, 1 in 16) that the varint is shorter. One copy of the payload, one CRC call per entry.
+    const maxHeader = 1 + ENTRY_TYPE_VARINT_BYTES + 1 + MAX_CRC_VARINT_BYTES + 1 + RecordCodec.varintSize(entryBytes)
+    this.reserve(LENGTH_WORD_BYTES + maxHeader + entryBytes + FRAME_ALIGN_BYTES)
+    const buf = this.buf
+    const recStart = this.len + LENGTH_WORD_BYTES
+    const at = recStart + maxHeader
+    RecordCodec.writeEntryHeader(buf, at, type, term, index, dataLength)
+    if (data !== undefined) buf.set(data, at + headerSize)
+    const crc = Crc32c.update(this.crc, buf, at, at + entryBytes)
     this.crc = crc
     const recBytes = RecordCodec.recordSize(RecordCodec.RecordType.entry, crc, entryBytes)
-    const pos = this.frame(recBytes)
-    let at = RecordCodec.writeRecordHeader(this.buf, pos, RecordCodec.RecordType.entry, crc, entryBytes)
-    this.buf.set(scratch.subarray(0, headerSize), at)
-    at += headerSize
-    if (data !== undefined) this.buf.set(data, at)
+    const header = recBytes - entryBytes
+    if (header !== maxHeader) buf.copyWithin(recStart + header, at, at + entryBytes)
+    RecordCodec.writeRecordHeader(buf, recStart, RecordCodec.RecordType.entry, crc, entryBytes)
+    writeLengthWord(buf, this.len, recBytes)
+    // padding must be zero even when the buffer is reused
+    const end = recStart + recBytes
+    const total = LENGTH_WORD_BYTES + recBytes + padBytes(recBytes)
+    for (let i = end; i < this.len + total; i++) buf[i] = 0
+    this.len += total
   }
 
   /**
@@ -161,5 +172,6 @@ export class FrameEncoder {
   }
 }
 
-// Type (≤ 11) + Term (≤ 11) + Index (≤ 11) + data tag and length (≤ 11)
-const ENTRY_HEADER_SCRATCH = new Uint8Array(48)
+// varint bytes of RecordType.entry (2) and the most a uint32 crc varint takes
+const ENTRY_TYPE_VARINT_BYTES = 1
+const MAX_CRC_VARINT_BYTES = 5

@@ -92,6 +92,20 @@ export interface Tail {
 }
 
 /**
+ * A state record's position and what preceded it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Marker {
+  /** Offset of the state record's frame, with the running CRC before it. */
+  readonly at: Tail
+  readonly commit: bigint
+  readonly lastIndexBefore: bigint
+  readonly hardStateBefore: Proto.HardStateValue
+}
+
+/**
  * The result of {@link readAll}.
  *
  * @since 0.1.0
@@ -113,11 +127,11 @@ export interface ReadAllResult {
   readonly tail: Tail
   readonly end: ReadEnd
   /**
-   * binlog's commit markers: when the log has state records and entries follow the last one, the position of the
-   * first such entry and the running CRC just before it. Those entries were written by a group commit that never
-   * finished (see `BinLogger`). Snapshot records are not entries: they never count here.
+   * The last state record (binlog's group-commit marker, written at the start of each group with `commit` = the
+   * group's last index): where it starts and the running CRC before it, the last entry index and HardState before
+   * it. If `lastIndex` < `marker.commit`, the group never finished (see `BinLogger`).
    */
-  readonly uncommitted: Tail | undefined
+  readonly lastMarker: Marker | undefined
 }
 
 /**
@@ -481,8 +495,7 @@ export const readAll = (
     const snapshots: Array<Proto.WalSnapshotValue> = []
     let found = false
     let end = { _tag: "Eof" } as ReadEnd
-    let sawState = false
-    let uncommitted: Tail | undefined = undefined
+    let lastMarker: Marker | undefined = undefined
     let prevCrc = 0
     const byName = new Map(segments.map((sg) => [sg.name, sg]))
     while (!source.done) {
@@ -500,9 +513,6 @@ export const readAll = (
         // a non-crc record's crc field is the running CRC after it
         prevCrc = rec.crc
         if (rec.type === ENTRY_TYPE) {
-          if (sawState && uncommitted === undefined) {
-            uncommitted = { segment: byName.get(rec.file)!, offset: rec.offset, fileSize: 0, crc: crcBefore }
-          }
           const e = yield* decodeEntry(rec)
           if (e.index > start.index) {
             const pos = e.index - start.index - 1n
@@ -523,9 +533,14 @@ export const readAll = (
           lastIndex = e.index
           sawEntry = true
         } else if (rec.type === STATE_TYPE) {
+          const before = hardState
           hardState = yield* decodeWith(rec, "hard state", Proto.decodeHardState)
-          sawState = true
-          uncommitted = undefined
+          lastMarker = {
+            at: { segment: byName.get(rec.file)!, offset: rec.offset, fileSize: 0, crc: crcBefore },
+            commit: hardState.commit,
+            lastIndexBefore: sawEntry ? lastIndex : start.index,
+            hardStateBefore: before
+          }
         } else if (rec.type === METADATA_TYPE) {
           if (sawMetadata && !sameBytes(metadata, rec.data)) {
             return yield* new ConflictingMetadata({ file: rec.file, offset: rec.offset })
@@ -569,7 +584,7 @@ export const readAll = (
       ignored,
       tail,
       end,
-      uncommitted
+      lastMarker
     }
   }))
 
@@ -643,7 +658,9 @@ export const entries = (
     const live = to !== undefined
     const { segments } = yield* selectSegments(dir, from)
     const source = yield* makeSource(dir, segments, options.chunkBytes ?? READ_CHUNK_BYTES, live)
-    let expected = from
+    // indexes start at 1: reading "from 0" means from the beginning
+    let expected = from < 1n ? 1n : from
+    let deferred: WalReadError | undefined = undefined
     // complete entries decoded beyond `to`: not visible yet, handed out once `to` passes them
     const pending: Array<RecordCodec.EntryValue> = []
     let stalls = 0
@@ -724,8 +741,17 @@ export const entries = (
           yield* atEnd
           continue
         }
+        if (deferred !== undefined) return yield* deferred
         const batch = yield* source.next()
-        for (const rec of batch) yield* accept(rec, out)
+        for (const rec of batch) {
+          const ok = yield* Effect.result(accept(rec, out))
+          if (ok._tag === "Failure") {
+            // hand out the good entries before the bad record first; fail on the next pull
+            if (out.length === 0) return yield* ok.failure
+            deferred = ok.failure
+            break
+          }
+        }
         if (out.length > 0) {
           stalls = 0
           return out as unknown as Chunk

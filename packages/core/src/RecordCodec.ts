@@ -7,7 +7,7 @@
  * Why not protobufjs here: encoding an entry record through protobufjs' reflection allocates a message object, a
  * `Long` per 64-bit field and an intermediate buffer, and cannot chain the CRC over the payload without a second
  * pass. The hand codec writes each frame straight into the batch buffer with one copy of the payload
- * (see `bench/codec.ts`). `test/RecordCodec.property.test.ts` checks it against {@link Proto} on random messages,
+ * (see `bench/codec.ts`). `test/Property.test.ts` checks it against {@link Proto} on random messages,
  * both directions.
  *
  * Decoded `data` fields are views (`subarray`) over the input buffer, not copies.
@@ -68,6 +68,21 @@ export class ProtoDecodeError extends Error {
 const TWO_64 = 1n << 64n
 const MAX_U64 = TWO_64 - 1n
 
+// Varints are on every entry's hot path (index, crc, lengths). Values below 2^53 take a `number` path: a bigint
+// loop costs an allocation per 7 bits, which made it the most expensive part of encoding an entry.
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER)
+
+const numberVarintSize = (n: number): number => {
+  if (n < 0x80) return 1
+  if (n < 0x4000) return 2
+  if (n < 0x200000) return 3
+  if (n < 0x10000000) return 4
+  if (n < 0x800000000) return 5
+  if (n < 0x40000000000) return 6
+  if (n < 0x2000000000000) return 7
+  return 8 // n < 2^53 < 2^56
+}
+
 /**
  * Number of bytes of the varint encoding of `n` (a `number` in `[0, 2^53)` or a `bigint` in `[0, 2^64)`).
  *
@@ -75,10 +90,13 @@ const MAX_U64 = TWO_64 - 1n
  * @category varint
  */
 export const varintSize = (n: number | bigint): number => {
-  if (typeof n === "number" && n < 0x80) return 1
-  if (typeof n === "number" && n < 0x4000) return 2
-  if (typeof n === "number" && n < 0x200000) return 3
-  if (typeof n === "number" && n < 0x10000000) return 4
+  // negative values are written as their 64-bit two's complement (see writeVarint): always 10 bytes
+  if (n < 0) return 10
+  if (typeof n === "number") {
+    if (n <= Number.MAX_SAFE_INTEGER) return numberVarintSize(n)
+  } else if (n <= MAX_SAFE_BIG) {
+    return numberVarintSize(Number(n))
+  }
   let v = BigInt(n)
   let size = 1
   while (v >= 0x80n) {
@@ -86,6 +104,22 @@ export const varintSize = (n: number | bigint): number => {
     size++
   }
   return size
+}
+
+/** Writes a varint of an integer `n` in `[0, 2^53)`. */
+const writeNumberVarint = (buf: Uint8Array, pos: number, n: number): number => {
+  let v = n
+  // above 32 bits, peel 7 bits at a time with exact float division until the rest fits the 32-bit path
+  while (v > 0xffffffff) {
+    buf[pos++] = (v % 0x80) | 0x80
+    v = Math.floor(v / 0x80)
+  }
+  while (v >= 0x80) {
+    buf[pos++] = (v & 0x7f) | 0x80
+    v >>>= 7
+  }
+  buf[pos++] = v
+  return pos
 }
 
 /**
@@ -96,14 +130,10 @@ export const varintSize = (n: number | bigint): number => {
  * @category varint
  */
 export const writeVarint = (buf: Uint8Array, pos: number, n: number | bigint): number => {
-  if (typeof n === "number" && n >= 0 && n <= 0x7fffffff) {
-    let v = n
-    while (v >= 0x80) {
-      buf[pos++] = (v & 0x7f) | 0x80
-      v >>>= 7
-    }
-    buf[pos++] = v
-    return pos
+  if (typeof n === "number") {
+    if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) return writeNumberVarint(buf, pos, n)
+  } else if (n >= 0n && n <= MAX_SAFE_BIG) {
+    return writeNumberVarint(buf, pos, Number(n))
   }
   let v = BigInt(n)
   if (v < 0n) v += TWO_64
@@ -198,6 +228,79 @@ const readBytes = (buf: Uint8Array, c: Cursor, end: number): Uint8Array => {
   return buf.subarray(start, c.pos)
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Fast paths for the canonical layout every writer produces (fields in number order, each once, short varints).
+// They either decode exactly what the general decoder would, or return undefined and leave it to the general
+// decoder: the general decoder stays the single definition of what is valid.
+
+/** Position after the last varint read by {@link fastVarint} (a module variable: no allocation per varint). */
+let fastPos = 0
+
+/** A varint of at most 7 bytes (< 2^49) at `pos` as a number, or -1 when it is longer or truncated. */
+const fastVarint = (buf: Uint8Array, pos: number, end: number): number => {
+  if (pos < end) {
+    const b = buf[pos]!
+    if (b < 0x80) {
+      fastPos = pos + 1
+      return b
+    }
+  }
+  let result = 0
+  let mul = 1
+  for (let k = 0; k < 7 && pos < end; k++) {
+    const b = buf[pos++]!
+    result += (b & 0x7f) * mul
+    if (b < 0x80) {
+      fastPos = pos
+      return result
+    }
+    mul *= 0x80
+  }
+  return -1
+}
+
+// bigint values of small numbers, shared (BigInt(n) allocates a new heap object every call)
+const SMALL_BIGINTS: ReadonlyArray<bigint> = Array.from({ length: 64 }, (_, i) => BigInt(i))
+const smallBig = (n: number): bigint => n < SMALL_BIGINTS.length ? SMALL_BIGINTS[n]! : BigInt(n)
+
+const decodeRecordFast = (buf: Uint8Array, start: number, end: number): DecodedRecord | undefined => {
+  if (end - start < 4 || buf[start] !== 0x08) return undefined
+  const type = fastVarint(buf, start + 1, end)
+  if (type < 0) return undefined
+  let pos = fastPos
+  if (pos >= end || buf[pos] !== 0x10) return undefined
+  const crc = fastVarint(buf, pos + 1, end)
+  if (crc < 0) return undefined
+  pos = fastPos
+  // the crc field is a uint32: the general decoder keeps the low 32 bits of a longer varint, as `>>> 0` does
+  if (pos === end) return { type: smallBig(type), crc: crc >>> 0, data: undefined }
+  if (buf[pos] !== 0x1a) return undefined
+  const len = fastVarint(buf, pos + 1, end)
+  if (len < 0 || fastPos + len !== end) return undefined
+  return { type: smallBig(type), crc: crc >>> 0, data: buf.subarray(fastPos, end) }
+}
+
+const decodeEntryFast = (buf: Uint8Array, start: number, end: number): EntryValue | undefined => {
+  if (end - start < 6 || buf[start] !== 0x08) return undefined
+  const type = fastVarint(buf, start + 1, end)
+  // Type is an int32: larger values wrap (and negative ones take 10 bytes); leave those to the general decoder
+  if (type < 0 || type > 0x7fffffff) return undefined
+  let pos = fastPos
+  if (pos >= end || buf[pos] !== 0x10) return undefined
+  const term = fastVarint(buf, pos + 1, end)
+  if (term < 0) return undefined
+  pos = fastPos
+  if (pos >= end || buf[pos] !== 0x18) return undefined
+  const index = fastVarint(buf, pos + 1, end)
+  if (index < 0) return undefined
+  pos = fastPos
+  if (pos === end) return { type, term: smallBig(term), index: BigInt(index), data: undefined }
+  if (buf[pos] !== 0x22) return undefined
+  const len = fastVarint(buf, pos + 1, end)
+  if (len < 0 || fastPos + len !== end) return undefined
+  return { type, term: smallBig(term), index: BigInt(index), data: buf.subarray(fastPos, end) }
+}
+
 /**
  * Decodes a `walpb.Record` from `buf[start, end)`. Throws {@link ProtoDecodeError} on malformed bytes.
  *
@@ -205,6 +308,8 @@ const readBytes = (buf: Uint8Array, c: Cursor, end: number): Uint8Array => {
  * @category decoding
  */
 export const decodeRecord = (buf: Uint8Array, start = 0, end = buf.length): DecodedRecord => {
+  const fast = decodeRecordFast(buf, start, end)
+  if (fast !== undefined) return fast
   const c: Cursor = { pos: start }
   let type = 0n
   let crc = 0
@@ -230,6 +335,8 @@ export const decodeRecord = (buf: Uint8Array, start = 0, end = buf.length): Deco
  * @category decoding
  */
 export const decodeEntry = (buf: Uint8Array, start = 0, end = buf.length): EntryValue => {
+  const fast = decodeEntryFast(buf, start, end)
+  if (fast !== undefined) return fast
   const c: Cursor = { pos: start }
   let type = 0
   let term = 0n

@@ -24,6 +24,16 @@ import type { WalIoError } from "./WalError.ts"
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64_000_000
 
 /**
+ * Bytes to preallocate for a segment of `segmentSizeBytes`: rounded up to a multiple of 8, so the zero tail after
+ * the last frame is always at least a whole (zero) length word. A size that is not a multiple of 8 would leave 1–7
+ * zero bytes at the end that read as a truncated length word (etcd has this trap with such sizes).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const preallocationBytes = (segmentSizeBytes: number): number => Math.ceil(segmentSizeBytes / 8) * 8
+
+/**
  * A parsed segment name.
  *
  * @since 0.1.0

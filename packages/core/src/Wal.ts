@@ -56,8 +56,9 @@ export const BUFFER_BYTES = 128 * 1024
  */
 export interface WriterOptions {
   /**
-   * Open only: treat entries after the last state record (binlog's commit marker) as an unfinished group commit
-   * and cut them off, when the log has markers at all. Default false (etcd's behaviour).
+   * Open only: when the last state record (binlog's group-commit marker) announces a last index that the log does
+   * not reach, the group never finished: cut it off, marker included. Entries appended after a complete group by
+   * another writer (go-binlogger) are kept. Default false (etcd's behaviour).
    */
   readonly dropUncommitted?: boolean | undefined
   /** Take the directory's writer lock (default true). Pass false only when the caller already holds it. */
@@ -144,9 +145,9 @@ export interface WalWriter {
   readonly tailOffset: () => number
   /**
    * Appends entry records (term 0, type 0) in one write; fdatasyncs when `sync` is set; cuts a new segment when
-   * etcd would. With `commit`, a state record `HardState{0, 0, commit}` follows the entries in the same write
-   * (etcd's `Save(hardState, entries)`), and later segment headers repeat it, as etcd's cut does. On failure
-   * nothing is guaranteed about the tail: the writer must not be used again.
+   * etcd would. With `commit`, a state record `HardState{0, 0, commit}` announcing the group's last index comes
+   * first, in the same write (binlog's group-commit marker; later segment headers repeat it, as etcd's cut does).
+   * On failure nothing is guaranteed about the tail: the writer must not be used again.
    */
   readonly save: (
     entries: ReadonlyArray<NewEntry>,
@@ -187,7 +188,7 @@ const makeWriter = (
   }
 ): Effect.Effect<WalWriter, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const pipeline = yield* SegmentPipeline.make(dir, segmentSizeBytes)
+    const pipeline = yield* SegmentPipeline.make(dir, Segment.preallocationBytes(segmentSizeBytes))
     let segments = [...initial.segments]
     let tail = initial.tail
     let lastIndex = initial.lastIndex
@@ -259,14 +260,14 @@ const makeWriter = (
     const save = (entries: ReadonlyArray<NewEntry>, sync: boolean, commit?: bigint) =>
       Effect.gen(function*() {
         if (entries.length === 0 && commit === undefined) return
+        if (commit !== undefined) {
+          state = { term: 0n, vote: 0n, commit }
+          encodeRecord(RecordType.state, Proto.encodeHardState(state))
+        }
         for (const e of entries) {
           const before = encoder.size
           encoder.entry(0, 0n, e.index, e.data)
           frames.push(encoder.size - before)
-        }
-        if (commit !== undefined) {
-          state = { term: 0n, vote: 0n, commit }
-          encodeRecord(RecordType.state, Proto.encodeHardState(state))
         }
         yield* writeEncoded
         if (entries.length > 0) lastIndex = entries[entries.length - 1]!.index
@@ -339,7 +340,7 @@ export const create = (
     const crc = encoder.crc
     const header = encoder.take()
     const setup = Effect.gen(function*() {
-      yield* Fsx.ftruncate(fd, tmp, segmentSizeBytes)
+      yield* Fsx.ftruncate(fd, tmp, Segment.preallocationBytes(segmentSizeBytes))
       yield* Fsx.writeAll(fd, tmp, header, 0)
       yield* Fsx.fdatasync(fd, tmp)
       yield* Fsx.rename(tmp, path)
@@ -386,16 +387,39 @@ export const openForWrite = (
 > =>
   Effect.gen(function*() {
     const segmentSizeBytes = options.segmentSizeBytes ?? Segment.DEFAULT_SEGMENT_SIZE_BYTES
-    if (options.lock !== false) yield* FileLock.acquire(dir)
+    if (options.lock !== false) {
+      // hold the lock in a child scope that a failed open closes at once, so the caller can repair and retry
+      const lockScope = yield* Scope.fork(yield* Effect.scope)
+      yield* FileLock.acquire(dir).pipe(Scope.provide(lockScope))
+      return yield* openLocked(dir, start, options, segmentSizeBytes).pipe(
+        Effect.onExit((exit) => (exit._tag === "Failure" ? Scope.close(lockScope, exit) : Effect.void))
+      )
+    }
+    return yield* openLocked(dir, start, options, segmentSizeBytes)
+  })
+
+const openLocked = (
+  dir: string,
+  start: Reader.Start,
+  options: WriterOptions,
+  segmentSizeBytes: number
+) =>
+  Effect.gen(function*() {
     const read = yield* Reader.readAll(dir, start, { mode: "write", collect: false })
     let t = read.tail
     let lastIndex = read.lastIndex
     let dropped = { entries: 0n, bytes: 0 }
-    const u = read.uncommitted
-    if (options.dropUncommitted === true && u !== undefined && u.segment.name === t.segment.name) {
-      dropped = { entries: read.lastIndex - read.hardState.commit, bytes: t.offset - u.offset }
-      t = { ...t, offset: u.offset, crc: u.crc }
-      lastIndex = read.hardState.commit
+    let hardState = read.hardState
+    const m = read.lastMarker
+    if (
+      options.dropUncommitted === true && m !== undefined && read.lastIndex < m.commit &&
+      m.at.segment.name === t.segment.name
+    ) {
+      // the group announced by the last marker never finished: cut it off, marker included
+      dropped = { entries: read.lastIndex - m.lastIndexBefore, bytes: t.offset - m.at.offset }
+      t = { ...t, offset: m.at.offset, crc: m.at.crc }
+      lastIndex = m.lastIndexBefore
+      hardState = m.hardStateBefore
     }
     const path = `${dir}/${t.segment.name}`
     const fd = yield* Fsx.open(path, NFS.constants.O_RDWR, 0o600)
@@ -415,7 +439,7 @@ export const openForWrite = (
       tail: { fd, path, segment: t.segment, offset: t.offset, model },
       crc: t.crc,
       lastIndex,
-      hardState: read.hardState
+      hardState
     })
     return { writer, read, dropped }
   })

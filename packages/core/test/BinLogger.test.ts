@@ -439,20 +439,34 @@ describe("BinLogger: recovery", () => {
       assert.deepStrictEqual([snap, cur, lease], [2n, 3n, Option.some(2n)])
     }))
 
-  it.effect("entries after the last commit marker (an unfinished group) are dropped on start", () =>
+  it.effect("a group whose marker announces more entries than reached the disk is dropped whole on start", () =>
     Effect.gen(function*() {
       const root = yield* tempDir
       const { walDir } = dirs(root)
       yield* withLogger(root, (log) => log.log([text("a"), text("b")]))
-      // simulate a group whose entries reached the disk but whose commit marker did not
+      // simulate a crash in the middle of a group: its marker says "up to 5" but only 3 and 4 reached the disk
       yield* Effect.scoped(Effect.gen(function*() {
         const { writer } = yield* Wal.openForWrite(walDir, { index: 0n, term: 0n })
-        yield* writer.save([{ index: 3n, data: text("half-1") }, { index: 4n, data: text("half-2") }], true)
+        yield* writer.save([{ index: 3n, data: text("half-1") }, { index: 4n, data: text("half-2") }], true, 5n)
       }))
       const [cur, next] = yield* withLogger(root, (log) => Effect.all([log.currentIndex, log.log([text("c")])]))
       assert.strictEqual(cur, 2n)
       assert.deepStrictEqual(next, { first: 3n, last: 3n })
       assert.deepStrictEqual(yield* entriesOf(walDir), ["a", "b", "c"])
+    }))
+
+  it.effect("entries appended without markers after a complete group (go-binlogger's writer) are kept", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const { walDir } = dirs(root)
+      yield* withLogger(root, (log) => log.log([text("a"), text("b")]))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { writer } = yield* Wal.openForWrite(walDir, { index: 0n, term: 0n })
+        yield* writer.save([{ index: 3n, data: text("go-1") }, { index: 4n, data: text("go-2") }], true)
+      }))
+      const cur = yield* withLogger(root, (log) => log.currentIndex)
+      assert.strictEqual(cur, 4n)
+      assert.deepStrictEqual(yield* entriesOf(walDir), ["a", "b", "go-1", "go-2"])
     }))
 
   it.effect("a snapshot record written after the last commit marker survives any number of restarts", () =>
