@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -122,6 +123,28 @@ describe("BinLogger: log", () => {
           Effect.map(Stream.runCollect(log.read(start + 1n)), (es) => es.map((e) => [e.index, dec(e.data)] as const))
       )
       assert.deepStrictEqual(after, [[start + 1n, "x"], [start + 2n, "y"], [BinLogger.MAX_INDEX, "z"]])
+    }))
+
+  it.effect("layerConfig reads BINLOG_* settings from Config", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const layer = BinLogger.layerConfig.pipe(
+        Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({
+          BINLOG_WAL_DIR: Path.join(root, "wal"),
+          BINLOG_SNAP_DIR: Path.join(root, "snap"),
+          BINLOG_SEGMENT_SIZE: "1024",
+          BINLOG_SYNC_INTERVAL: "10 millis"
+        })))
+      )
+      yield* Effect.scoped(Effect.gen(function*() {
+        const log = yield* BinLogger.BinLogger
+        for (let i = 0; i < 30; i++) yield* log.log([text(`entry ${i} ${"z".repeat(60)}`)])
+      }).pipe(Effect.provide(layer)))
+      // 1 KiB segments prove the setting was applied
+      assert.isTrue(NFS.readdirSync(Path.join(root, "wal")).filter((n) => n.endsWith(".wal")).length > 1)
+      const noConfig = BinLogger.layerConfig.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))))
+      const missing = yield* Effect.flip(Effect.scoped(Effect.provide(BinLogger.BinLogger.use(() => Effect.void), noConfig)))
+      assert.strictEqual(missing._tag, "ConfigError")
     }))
 
   it.effect("with a sync interval, log returns, entries are readable, and sync forces an fdatasync", () =>
