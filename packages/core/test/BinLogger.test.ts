@@ -133,7 +133,7 @@ describe("BinLogger: log", () => {
           BINLOG_WAL_DIR: Path.join(root, "wal"),
           BINLOG_SNAP_DIR: Path.join(root, "snap"),
           BINLOG_SEGMENT_SIZE: "1024",
-          BINLOG_SYNC_INTERVAL: "10 millis"
+          BINLOG_SYNC_INTERVAL: "0 millis"
         })))
       )
       yield* Effect.scoped(Effect.gen(function*() {
