@@ -49,6 +49,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
+import * as Archive from "./Archive.ts"
 import * as Fsx from "./internal/fsx.ts"
 import { recover } from "./internal/recovery.ts"
 import {
@@ -61,7 +62,7 @@ import {
   SnapshotLeaseBusy,
   WriterStopped
 } from "./LogError.ts"
-import type { RecoveryFailed } from "./LogError.ts"
+import { RecoveryFailed } from "./LogError.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Proto from "./Proto.ts"
 import * as Reader from "./Reader.ts"
@@ -124,6 +125,11 @@ export interface Options {
   readonly purge?: boolean | undefined
   /** `.snap` files to keep (default {@link DEFAULT_KEEP_SNAPSHOTS}). */
   readonly keepSnapshots?: number | undefined
+  /**
+   * Archive directory: sealed segments (and `.snap` files) are copied there, verified, before purge may delete
+   * them, and `read` reads archived segments transparently (see `Archive`). Off by default.
+   */
+  readonly archiveDir?: string | undefined
 }
 
 /**
@@ -239,6 +245,8 @@ export interface Status {
   readonly holds: ReadonlyArray<Retention.Hold>
   readonly lease: { readonly prevIndex: bigint; readonly currentIndex: bigint } | undefined
   readonly stopped: string | undefined
+  /** The archive, when configured: its directory and the newest archived segment's sequence (-1: none). */
+  readonly archive: { readonly dir: string; readonly lastSeq: bigint } | undefined
 }
 
 /**
@@ -352,6 +360,22 @@ export const make = Effect.fn("BinLogger.make")(function*(
   let lease: { prevIndex: bigint; currentIndex: bigint } | undefined
   const holds = new Retention.HoldRegistry()
   const purgeLock = yield* Semaphore.make(1)
+  const archiveDir = options.archiveDir
+  let archiveState: Archive.ArchiveState | undefined = archiveDir === undefined
+    ? undefined
+    : yield* Archive.state(archiveDir).pipe(
+      Effect.mapError((cause) =>
+        new RecoveryFailed({ walDir, reason: `archive ${archiveDir} is unusable: ${cause.message}`, cause })
+      )
+    )
+  let archiveWake = Deferred.makeUnsafe<void>()
+  /** Index of the first segment not archived yet (what the archive hold keeps). */
+  const firstUnarchived = () => {
+    const segs = writer.segments()
+    const next = segs.find((sg) => archiveState !== undefined && sg.seq > archiveState.lastSeq)
+    return (next ?? segs[segs.length - 1]!).index
+  }
+  const archiveHold = archiveState === undefined ? undefined : holds.add("archive", firstUnarchived())
   yield* Metric.update(Metrics.durableIndex, committed)
   yield* Metric.update(Metrics.segmentsLive, writer.segments().length)
 
@@ -363,6 +387,7 @@ export const make = Effect.fn("BinLogger.make")(function*(
   }
 
   const queue = yield* Queue.unbounded<Command, Cause.Done>()
+  let segmentsSeen = writer.segments().length
 
   // --- the writer fiber ---
   const stop = (reason: string, cause: unknown) => {
@@ -442,7 +467,14 @@ export const make = Effect.fn("BinLogger.make")(function*(
       yield* Metric.update(Metrics.bytesAppended, bytes)
       yield* Metric.update(Metrics.groupSize, entries.length)
       yield* Metric.update(Metrics.durableIndex, next)
-      yield* Metric.update(Metrics.segmentsLive, writer.segments().length)
+      const live = writer.segments().length
+      if (live !== segmentsSeen) {
+        segmentsSeen = live
+        yield* Metric.update(Metrics.segmentsLive, live)
+        const wake = archiveWake
+        archiveWake = Deferred.makeUnsafe<void>()
+        Deferred.doneUnsafe(wake, Effect.void)
+      }
     })
 
   const process = (cmds: ReadonlyArray<Command>) =>
@@ -611,7 +643,8 @@ export const make = Effect.fn("BinLogger.make")(function*(
       if (!options.follow && to < from) return Stream.empty
       return Reader.entries(walDir, from, {
         to,
-        follow: options.follow ? awaitAbove : undefined
+        follow: options.follow ? awaitAbove : undefined,
+        archiveDir
       }).pipe(
         Stream.mapArray((chunk) => {
           holds.set(id, chunk[chunk.length - 1]!.index)
@@ -651,6 +684,26 @@ export const make = Effect.fn("BinLogger.make")(function*(
     })
   ).pipe(Effect.withSpan("BinLogger.purge"))
 
+  // the archiver: copies sealed segments to the archive as they are cut, then moves its hold and purges
+  const archiveLock = yield* Semaphore.make(1)
+  const archiveOnce = Effect.gen(function*() {
+    if (archiveDir === undefined || archiveState === undefined || archiveHold === undefined) return
+    const sealed = writer.segments().slice(0, -1)
+    const before = archiveState.lastSeq
+    archiveState = yield* Archive.archive(walDir, snapDir, archiveDir, sealed, archiveState)
+    holds.set(archiveHold, firstUnarchived())
+    if (purgeEnabled && archiveState.lastSeq > before) yield* purge
+  }).pipe(
+    Effect.catchCause((cause) => Effect.logWarning("binlog: archiving failed; will retry at the next cut", cause)),
+    archiveLock.withPermits(1),
+    Effect.withSpan("BinLogger.archive")
+  )
+  if (archiveDir !== undefined) {
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.andThen(archiveOnce, Effect.suspend(() => Deferred.await(archiveWake))))
+    )
+  }
+
   const makeLease = (prevIndex: bigint, currentIndex: bigint, startedAt: number): SnapshotLease => {
     let released = false
     const holdId = holds.add("snapshot lease", prevIndex + 1n)
@@ -678,6 +731,7 @@ export const make = Effect.fn("BinLogger.make")(function*(
         }))
         snapshotIndex = currentIndex
         snapshotName = name
+        yield* archiveOnce
         if (purgeEnabled) yield* purge
       }).pipe(
         Effect.withSpan("BinLogger.release", { attributes: { success, prevIndex, currentIndex } })
@@ -737,7 +791,10 @@ export const make = Effect.fn("BinLogger.make")(function*(
       snapshots: (yield* Snap.list(snapDir)).map((s) => s.name),
       holds: holds.list(),
       lease: lease ? { ...lease } : undefined,
-      stopped: stopped?.message
+      stopped: stopped?.message,
+      archive: archiveDir === undefined || archiveState === undefined
+        ? undefined
+        : { dir: archiveDir, lastSeq: archiveState.lastSeq }
     }
   })
 

@@ -174,6 +174,8 @@ class RecordSource {
   end: ReadEnd | undefined
 
   readonly dir: string
+  /** Segments that live in another directory (an archive), by name. */
+  readonly locations: ReadonlyMap<string, string>
   private segments: Array<Segment.SegmentName>
   private readonly chunkBytes: number
   /** When set, sizes are re-read when a frame runs past them (the writer may still be appending). */
@@ -183,9 +185,11 @@ class RecordSource {
     dir: string,
     segments: Array<Segment.SegmentName>,
     chunkBytes: number,
-    live: boolean
+    live: boolean,
+    locations: ReadonlyMap<string, string> = new Map()
   ) {
     this.dir = dir
+    this.locations = locations
     this.segments = segments
     this.chunkBytes = chunkBytes
     this.live = live
@@ -207,6 +211,11 @@ class RecordSource {
   /** Adds segments found by a later listing (live reads that cross a cut). */
   extend(more: ReadonlyArray<Segment.SegmentName>): void {
     this.segments = this.segments.concat(more)
+  }
+
+  /** Sets the running CRC the first segment's crc record must continue (before the first `next`). */
+  seedCrc(crc: number): void {
+    this.crc = crc >>> 0
   }
 
   /** Closes the current segment file, if any (also registered as the scope's finalizer). */
@@ -241,7 +250,7 @@ class RecordSource {
       this.i++
       if (this.i >= this.segments.length) return false
       const segment = this.segments[this.i]!
-      const path = `${this.dir}/${segment.name}`
+      const path = `${this.locations.get(segment.name) ?? this.dir}/${segment.name}`
       // the open and the bookkeeping are one uninterruptible step, so the scope's finalizer (close) always knows
       // about the descriptor; descriptors are never closed twice (numbers are reused by the kernel at once)
       const fd = yield* Effect.uninterruptible(Effect.tap(Fsx.open(path, "r"), (fd) =>
@@ -407,10 +416,11 @@ const makeSource = (
   dir: string,
   segments: ReadonlyArray<Segment.SegmentName>,
   chunkBytes: number,
-  live: boolean
+  live: boolean,
+  locations?: ReadonlyMap<string, string>
 ): Effect.Effect<RecordSource, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const source = new RecordSource(dir, [...segments], chunkBytes, live)
+    const source = new RecordSource(dir, [...segments], chunkBytes, live, locations)
     yield* Effect.addFinalizer(() => source.close)
     return source
   })
@@ -464,6 +474,37 @@ export const selectSegments = (
     const listing = yield* Segment.list(dir)
     const segments = yield* Segment.selectFrom(dir, listing.segments, index)
     return { segments, ignored: listing.ignored }
+  })
+
+/**
+ * Like {@link selectSegments} over the union of an archive directory and the live one: archived segments older
+ * than the first live segment, then the live ones. Returns where each archived segment lives.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const selectWithArchive = (
+  dir: string,
+  archiveDir: string | undefined,
+  index: bigint
+): Effect.Effect<
+  { readonly segments: ReadonlyArray<Segment.SegmentName>; readonly locations: ReadonlyMap<string, string> },
+  WalIoError | WalNotFound
+> =>
+  Effect.gen(function*() {
+    const live = (yield* Segment.list(dir)).segments
+    const locations = new Map<string, string>()
+    let all = live
+    if (archiveDir !== undefined && (yield* Fsx.exists(archiveDir))) {
+      const firstLive = live[0]?.seq
+      const archived = (yield* Segment.list(archiveDir)).segments.filter((s) =>
+        firstLive === undefined || s.seq < firstLive
+      )
+      for (const s of archived) locations.set(s.name, archiveDir)
+      all = [...archived, ...live]
+    }
+    const segments = yield* Segment.selectFrom(dir, all, index)
+    return { segments, locations }
   })
 
 /**
@@ -597,10 +638,13 @@ export const readAll = (
  */
 export const scanSegments = (
   dir: string,
-  segments: ReadonlyArray<Segment.SegmentName>
+  segments: ReadonlyArray<Segment.SegmentName>,
+  options: { readonly crc?: number | undefined } = {}
 ): Effect.Effect<{ readonly records: number; readonly tail: Tail }, WalReadError> =>
   Effect.scoped(Effect.gen(function*() {
     const source = yield* makeSource(dir, segments, READ_CHUNK_BYTES, false)
+    // continuing a known chain: the first segment's crc record must carry `crc`
+    if (options.crc !== undefined) source.seedCrc(options.crc)
     let records = 0
     while (!source.done) {
       const batch = yield* source.next()
@@ -633,6 +677,11 @@ export interface EntriesOptions {
   readonly follow?: ((reached: bigint) => Effect.Effect<bigint>) | undefined
   /** Bytes per read call (default {@link READ_CHUNK_BYTES}). */
   readonly chunkBytes?: number | undefined
+  /**
+   * A directory of archived (sealed, purged-from-`dir`) segments: segments older than the first one in `dir` are
+   * read from there, then the live ones.
+   */
+  readonly archiveDir?: string | undefined
 }
 
 type Chunk = readonly [RecordCodec.EntryValue, ...Array<RecordCodec.EntryValue>]
@@ -656,8 +705,8 @@ export const entries = (
   Stream.scoped(Stream.fromPull(Effect.gen(function*() {
     let to = options.to
     const live = to !== undefined
-    const { segments } = yield* selectSegments(dir, from)
-    const source = yield* makeSource(dir, segments, options.chunkBytes ?? READ_CHUNK_BYTES, live)
+    const { locations, segments } = yield* selectWithArchive(dir, options.archiveDir, from)
+    const source = yield* makeSource(dir, segments, options.chunkBytes ?? READ_CHUNK_BYTES, live, locations)
     // indexes start at 1: reading "from 0" means from the beginning
     let expected = from < 1n ? 1n : from
     let deferred: WalReadError | undefined = undefined

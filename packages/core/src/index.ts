@@ -17,6 +17,9 @@ export * as LogError from "./LogError.ts"
 /** Metrics of the log. @since 0.1.0 */
 export * as Metrics from "./Metrics.ts"
 
+/** Archiving of sealed segments. @since 0.1.0 */
+export * as Archive from "./Archive.ts"
+
 /** Retention holds and purge planning. @since 0.1.0 */
 export * as Retention from "./Retention.ts"
 
