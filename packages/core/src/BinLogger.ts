@@ -6,7 +6,7 @@
  *   tail is repaired as etcd does (`.broken` copy, truncation), an unfinished group commit after the last commit
  *   marker is cut off, both logged and counted in `binlog_repair_dropped_bytes_total`; corruption before the tail is
  *   a typed error naming file and offset. A second writer on the directory gets `WalLocked`.
- * - **log(batch)**: appends atomically and returns the batch's index range. Concurrent callers are group-committed
+ * - **log(batch)**: appends atomically and returns the batch's index range. Concurrent callers are group-gc.committed()
  *   by one writer fiber: one write and one fdatasync for everything waiting; each caller resumes when its entries
  *   are durable. Every group ends with a commit marker (a raft `HardState{commit}` record, which etcd and
  *   go-binlogger read and ignore), so a group torn by a crash is dropped whole on the next start: a batch is all or
@@ -32,25 +32,22 @@
  *
  * @since 0.1.0
  */
-import type * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import * as Archive from "./Archive.ts"
 import * as Fsx from "./internal/fsx.ts"
+import * as GroupCommit from "./internal/groupCommit.ts"
 import { recover } from "./internal/recovery.ts"
 import {
   EmptyBatch,
@@ -263,7 +260,7 @@ export class BinLogger extends Context.Service<BinLogger, {
    * receives the first index the batch would get and returns the entries, or a failure that rejects the request
    * without writing anything. Calls are made in index order, one at a time, so `prepare` can check and update
    * in-memory state (an event store's stream versions) without races; it must be fast, synchronous and must not
-   * throw. Groups are committed together, so state updated by `prepare` describes entries that are written but
+   * throw. Groups are gc.committed() together, so state updated by `prepare` describes entries that are written but
    * maybe not yet durable; if the write fails the logger stops (`WriterStopped`) and nothing later is accepted.
    */
   readonly logPrepared: <E>(
@@ -299,27 +296,6 @@ export class BinLogger extends Context.Service<BinLogger, {
   readonly purge: Effect.Effect<ReadonlyArray<string>, WalIoError>
 }>()("@binlog/core/BinLogger") {}
 
-type AppendError = IndexOverflow | WriterStopped | LoggerClosed | EntryTooLarge | EmptyBatch
-
-type Command =
-  | {
-    readonly _tag: "Append"
-    /** The batch, or a function computing it from its first index inside the writer. */
-    readonly batch:
-      | ReadonlyArray<Uint8Array>
-      | ((firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>)
-    readonly bytes: number
-    readonly done: AppendDone
-  }
-  | {
-    readonly _tag: "SnapshotRecord"
-    readonly index: bigint
-    readonly done: Deferred.Deferred<void, WriterStopped | WalIoError>
-  }
-  | { readonly _tag: "Sync"; readonly done: Deferred.Deferred<void, WriterStopped> | undefined }
-
-type AppendDone = Deferred.Deferred<IndexRange, unknown>
-
 const EMPTY = new Uint8Array(0)
 
 const emptyConfState = Proto.emptyConfState
@@ -349,14 +325,8 @@ export const make = Effect.fn("BinLogger.make")(function*(
   const writer = recovered.writer
 
   // --- state (touched only between yields; JavaScript runs one fiber step at a time) ---
-  let committed = writer.lastIndex()
-  let written = committed
-  let durable = committed
   let snapshotIndex = recovered.snapshotIndex
   let snapshotName = recovered.snapshotName
-  let stopped: WriterStopped | undefined
-  let closing = false
-  let signal = Deferred.makeUnsafe<void>()
   let lease: { prevIndex: bigint; currentIndex: bigint } | undefined
   const holds = new Retention.HoldRegistry()
   const purgeLock = yield* Semaphore.make(1)
@@ -376,242 +346,18 @@ export const make = Effect.fn("BinLogger.make")(function*(
     return (next ?? segs[segs.length - 1]!).index
   }
   const archiveHold = archiveState === undefined ? undefined : holds.add("archive", firstUnarchived())
-  yield* Metric.update(Metrics.durableIndex, committed)
-  yield* Metric.update(Metrics.segmentsLive, writer.segments().length)
 
-  const publish = (index: bigint) => {
-    committed = index
-    const old = signal
-    signal = Deferred.makeUnsafe<void>()
-    Deferred.doneUnsafe(old, Effect.void)
-  }
-
-  const queue = yield* Queue.unbounded<Command, Cause.Done>()
-  let segmentsSeen = writer.segments().length
-
-  // --- the writer fiber ---
-  const stop = (reason: string, cause: unknown) => {
-    stopped ??= new WriterStopped({ reason, cause })
-    return stopped
-  }
-
-  const writeGroup = (group: ReadonlyArray<Extract<Command, { _tag: "Append" }>>) =>
-    Effect.gen(function*() {
-      const entries: Array<{ index: bigint; data: Uint8Array }> = []
-      const ranges: Array<IndexRange | undefined> = []
-      let next = written
-      let bytes = 0
-      for (const cmd of group) {
-        if (stopped) {
-          ranges.push(undefined)
-          continue
-        }
-        let batch: ReadonlyArray<Uint8Array>
-        let batchBytes = cmd.bytes
-        if (typeof cmd.batch === "function") {
-          const prepared = next === MAX_INDEX
-            ? Result.fail(new IndexOverflow({ lastIndex: next.toString(), entries: 1 }))
-            : cmd.batch(next + 1n)
-          if (Result.isFailure(prepared)) {
-            Deferred.doneUnsafe(cmd.done, Effect.fail(prepared.failure))
-            ranges.push(undefined)
-            continue
-          }
-          batch = prepared.success
-          const invalid = validate(batch)
-          if (typeof invalid !== "number") {
-            Deferred.doneUnsafe(cmd.done, Effect.fail(invalid))
-            ranges.push(undefined)
-            continue
-          }
-          batchBytes = invalid
-        } else {
-          batch = cmd.batch
-        }
-        if (next + BigInt(batch.length) > MAX_INDEX) {
-          Deferred.doneUnsafe(
-            cmd.done,
-            Effect.fail(new IndexOverflow({ lastIndex: next.toString(), entries: batch.length }))
-          )
-          ranges.push(undefined)
-          continue
-        }
-        const first = next + 1n
-        for (const data of batch) entries.push({ index: ++next, data })
-        bytes += batchBytes
-        ranges.push({ first, last: next })
-      }
-      if (stopped) {
-        for (const cmd of group) Deferred.doneUnsafe(cmd.done, Effect.fail(stopped))
-        return
-      }
-      if (entries.length === 0) return
-      const exit = yield* writer.save(entries, syncEvery, next).pipe(
-        Effect.trackDuration(Metrics.commitLatency),
-        Effect.uninterruptible,
-        Effect.exit
-      )
-      if (Exit.isFailure(exit)) {
-        const err = stop("write or fdatasync failed", exit.cause)
-        for (const cmd of group) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
-        return
-      }
-      written = next
-      if (syncEvery) durable = next
-      publish(next)
-      group.forEach((cmd, i) => {
-        const r = ranges[i]
-        if (r) Deferred.doneUnsafe(cmd.done, Effect.succeed(r))
-      })
-      yield* Metric.update(Metrics.entriesAppended, entries.length)
-      yield* Metric.update(Metrics.bytesAppended, bytes)
-      yield* Metric.update(Metrics.groupSize, entries.length)
-      yield* Metric.update(Metrics.durableIndex, next)
-      const live = writer.segments().length
-      if (live !== segmentsSeen) {
-        segmentsSeen = live
-        yield* Metric.update(Metrics.segmentsLive, live)
-        const wake = archiveWake
-        archiveWake = Deferred.makeUnsafe<void>()
-        Deferred.doneUnsafe(wake, Effect.void)
-      }
-    })
-
-  const process = (cmds: ReadonlyArray<Command>) =>
-    Effect.gen(function*() {
-      let group: Array<Extract<Command, { _tag: "Append" }>> = []
-      for (const cmd of cmds) {
-        if (cmd._tag === "Append") {
-          group.push(cmd)
-          continue
-        }
-        if (group.length > 0) yield* writeGroup(group)
-        group = []
-        if (stopped) {
-          const err = stopped
-          if (cmd._tag === "Sync") {
-            if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
-          } else Deferred.doneUnsafe(cmd.done, Effect.fail(err))
-          continue
-        }
-        if (cmd._tag === "Sync") {
-          if (written === durable) {
-            if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.void)
-            continue
-          }
-          const target = written
-          const exit = yield* writer.sync.pipe(
-            Effect.trackDuration(Metrics.fsyncLatency),
-            Effect.uninterruptible,
-            Effect.exit
-          )
-          if (Exit.isFailure(exit)) {
-            const err = stop("fdatasync failed", exit.cause)
-            if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
-            continue
-          }
-          durable = target
-          if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.void)
-        } else {
-          const done: Deferred.Deferred<void, WriterStopped | WalIoError> = cmd.done
-          const exit = yield* writer.saveSnapshot({ index: cmd.index, term: 0n, confState: emptyConfState }).pipe(
-            Effect.uninterruptible,
-            Effect.exit
-          )
-          if (Exit.isFailure(exit)) {
-            const err = stop("writing a snapshot record failed", exit.cause)
-            Deferred.doneUnsafe(done, Effect.fail(err))
-            continue
-          }
-          durable = written
-          Deferred.doneUnsafe(done, Effect.void)
-        }
-      }
-      if (group.length > 0) yield* writeGroup(group)
-    })
-
-  const loop = Effect.gen(function*() {
-    while (true) {
-      const cmds = yield* Queue.takeAll(queue)
-      yield* process(cmds)
+  const gc = yield* GroupCommit.make(writer, {
+    syncEvery,
+    syncInterval,
+    maxEntryBytes,
+    onSegmentsChanged: () => {
+      const wake = archiveWake
+      archiveWake = Deferred.makeUnsafe<void>()
+      Deferred.doneUnsafe(wake, Effect.void)
     }
-  }).pipe(Effect.catchTag("Done", () => Effect.void))
-
-  const loopFiber = yield* Effect.forkScoped(loop)
-  if (!syncEvery) {
-    yield* Effect.forkScoped(
-      Effect.repeat(
-        Effect.sync(() => {
-          if (written !== durable && !closing) Queue.offerUnsafe(queue, { _tag: "Sync", done: undefined })
-        }),
-        Schedule.spaced(syncInterval)
-      )
-    )
-  }
-  // closing: stop taking new work, write what is queued, then the writer's finalizer syncs and closes
-  yield* Effect.addFinalizer(() =>
-    Effect.gen(function*() {
-      closing = true
-      yield* Queue.end(queue)
-      yield* Fiber.await(loopFiber)
-    })
-  )
-
-  // Commands carry their Deferred with the widest error type; each `enqueue` caller knows the real one.
-  const enqueue = <A, E, D>(
-    make: (done: D) => Command
-  ): Effect.Effect<A, E | WriterStopped | LoggerClosed> =>
-    Effect.suspend((): Effect.Effect<A, E | WriterStopped | LoggerClosed> => {
-      if (stopped) return Effect.fail(stopped)
-      if (closing) return Effect.fail(new LoggerClosed())
-      const done = Deferred.makeUnsafe<A, E>()
-      if (!Queue.offerUnsafe(queue, make(done as unknown as D))) return Effect.fail(new LoggerClosed())
-      return Deferred.await(done)
-    })
-
-  /** The batch's payload bytes, or the error that rejects it. */
-  const validate = (batch: ReadonlyArray<Uint8Array>): number | EmptyBatch | EntryTooLarge => {
-    if (batch.length === 0) return new EmptyBatch()
-    let bytes = 0
-    for (let i = 0; i < batch.length; i++) {
-      const n = batch[i]!.length
-      if (n > maxEntryBytes) return new EntryTooLarge({ position: i, bytes: n, limitBytes: maxEntryBytes })
-      bytes += n
-    }
-    return bytes
-  }
-
-  const log = Effect.fn("BinLogger.log")(function*(batch: ReadonlyArray<Uint8Array>) {
-    const bytes = validate(batch)
-    if (typeof bytes !== "number") return yield* bytes
-    return yield* enqueue<IndexRange, AppendError, AppendDone>((done) => ({ _tag: "Append", batch, bytes, done }))
   })
-
-  const logPrepared = <E>(prepare: (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, E>) =>
-    enqueue<IndexRange, E | AppendError, AppendDone>((done) => ({
-      _tag: "Append",
-      batch: prepare as (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>,
-      bytes: 0,
-      done
-    })).pipe(
-      Effect.withSpan("BinLogger.logPrepared")
-    )
-
-  const sync = enqueue<void, WriterStopped, Deferred.Deferred<void, WriterStopped>>((done) => ({ _tag: "Sync", done }))
-    .pipe(
-      Effect.withSpan("BinLogger.sync")
-    )
-
-  const awaitAbove = (index: bigint): Effect.Effect<bigint> =>
-    Effect.gen(function*() {
-      while (committed <= index) yield* Deferred.await(signal)
-      return committed
-    })
-
-  const awaitIndex = (index: bigint): Effect.Effect<void> =>
-    Effect.gen(function*() {
-      while (committed < index) yield* Deferred.await(signal)
-    })
+  const { awaitAbove, awaitIndex, log, logPrepared, sync } = gc
 
   const firstIndex = () => {
     const first = writer.segments()[0]
@@ -636,9 +382,9 @@ export const make = Effect.fn("BinLogger.make")(function*(
         (id) => Effect.sync(() => holds.remove(id))
       )
       const to = options.follow
-        ? committed
-        : options.to === undefined || options.to > committed
-        ? committed
+        ? gc.committed()
+        : options.to === undefined || options.to > gc.committed()
+        ? gc.committed()
         : options.to
       if (!options.follow && to < from) return Stream.empty
       return Reader.entries(walDir, from, {
@@ -722,13 +468,7 @@ export const make = Effect.fn("BinLogger.make")(function*(
         if (!success) return
         // etcd's order: the .snap file first, then the WAL record (a crash in between orphans the .snap only)
         const name = yield* Snap.save(snapDir, { index: currentIndex, term: 0n, confState: emptyConfState })
-        yield* enqueue<void, WriterStopped | WalIoError, Deferred.Deferred<void, WriterStopped | WalIoError>>((
-          done
-        ) => ({
-          _tag: "SnapshotRecord",
-          index: currentIndex,
-          done
-        }))
+        yield* gc.snapshotRecord(currentIndex)
         snapshotIndex = currentIndex
         snapshotName = name
         yield* archiveOnce
@@ -745,7 +485,7 @@ export const make = Effect.fn("BinLogger.make")(function*(
         new SnapshotLeaseBusy({ prevIndex: lease.prevIndex.toString(), currentIndex: lease.currentIndex.toString() })
       )
     }
-    const currentIndex = committed
+    const currentIndex = gc.committed()
     if (currentIndex <= snapshotIndex) return Effect.succeed(Option.none())
     lease = { prevIndex: snapshotIndex, currentIndex }
     return Effect.succeed(Option.some(makeLease(snapshotIndex, currentIndex, Date.now())))
@@ -784,14 +524,14 @@ export const make = Effect.fn("BinLogger.make")(function*(
     return {
       walDir,
       snapDir,
-      currentIndex: committed,
+      currentIndex: gc.committed(),
       snapshotIndex,
       firstIndex: firstIndex(),
       segments,
       snapshots: (yield* Snap.list(snapDir)).map((s) => s.name),
       holds: holds.list(),
       lease: lease ? { ...lease } : undefined,
-      stopped: stopped?.message,
+      stopped: gc.stopped()?.message,
       archive: archiveDir === undefined || archiveState === undefined
         ? undefined
         : { dir: archiveDir, lastSeq: archiveState.lastSeq }
@@ -806,7 +546,7 @@ export const make = Effect.fn("BinLogger.make")(function*(
     withSnapshot,
     read,
     awaitIndex,
-    currentIndex: Effect.sync(() => committed),
+    currentIndex: Effect.sync(() => gc.committed()),
     snapshotIndex: Effect.sync(() => snapshotIndex),
     retain,
     status,

@@ -1,0 +1,345 @@
+// The single writer of the BinLogger: one fiber takes every queued command, assigns indexes in order, writes each
+// group with one write and one fdatasync, publishes the durable index and resumes the callers. Internal:
+// BinLogger.make assembles the service from it.
+import type * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type { IndexRange } from "../BinLogger.ts"
+import { EmptyBatch, EntryTooLarge, IndexOverflow, LoggerClosed, WriterStopped } from "../LogError.ts"
+import * as Metrics from "../Metrics.ts"
+import * as Proto from "../Proto.ts"
+import type * as Wal from "../Wal.ts"
+import type { WalIoError } from "../WalError.ts"
+
+/** The largest index: 2^64 − 1. */
+const MAX_INDEX = (1n << 64n) - 1n
+
+const emptyConfState = Proto.emptyConfState
+
+export type AppendError = IndexOverflow | WriterStopped | LoggerClosed | EntryTooLarge | EmptyBatch
+
+type Command =
+  | {
+    readonly _tag: "Append"
+    /** The batch, or a function computing it from its first index inside the writer. */
+    readonly batch:
+      | ReadonlyArray<Uint8Array>
+      | ((firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>)
+    readonly bytes: number
+    readonly done: AppendDone
+  }
+  | {
+    readonly _tag: "SnapshotRecord"
+    readonly index: bigint
+    readonly done: Deferred.Deferred<void, WriterStopped | WalIoError>
+  }
+  | { readonly _tag: "Sync"; readonly done: Deferred.Deferred<void, WriterStopped> | undefined }
+
+type AppendDone = Deferred.Deferred<IndexRange, unknown>
+
+/** What the group committer offers the service. */
+export interface GroupCommit {
+  readonly log: (batch: ReadonlyArray<Uint8Array>) => Effect.Effect<IndexRange, AppendError>
+  readonly logPrepared: <E>(
+    prepare: (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, E>
+  ) => Effect.Effect<IndexRange, E | AppendError>
+  readonly sync: Effect.Effect<void, WriterStopped | LoggerClosed>
+  /** Appends a snapshot record `{index, 0, conf_state {}}` through the writer (fdatasynced). */
+  readonly snapshotRecord: (index: bigint) => Effect.Effect<void, WriterStopped | WalIoError | LoggerClosed>
+  /** Waits until the durable index is above `index` and returns it. */
+  readonly awaitAbove: (index: bigint) => Effect.Effect<bigint>
+  readonly awaitIndex: (index: bigint) => Effect.Effect<void>
+  /** The durable (visible) index. */
+  readonly committed: () => bigint
+  /** Why the writer stopped, if it did. */
+  readonly stopped: () => WriterStopped | undefined
+}
+
+export interface GroupCommitOptions {
+  readonly syncEvery: boolean
+  readonly syncInterval: Duration.Duration
+  readonly maxEntryBytes: number
+  /** Called (in the writer fiber) when a group changed the number of live segments (a cut). */
+  readonly onSegmentsChanged: () => void
+}
+
+/**
+ * Starts the writer fiber for the current scope. Closing the scope stops taking work, writes what is queued and
+ * waits for the fiber; the WAL writer's own finalizer then syncs and closes.
+ */
+export const make = (
+  writer: Wal.WalWriter,
+  options: GroupCommitOptions
+): Effect.Effect<GroupCommit, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { maxEntryBytes, onSegmentsChanged, syncEvery, syncInterval } = options
+    let committed = writer.lastIndex()
+    let written = committed
+    let durable = committed
+    let stopped: WriterStopped | undefined
+    let closing = false
+    let signal = Deferred.makeUnsafe<void>()
+    yield* Metric.update(Metrics.durableIndex, committed)
+    yield* Metric.update(Metrics.segmentsLive, writer.segments().length)
+
+    const publish = (index: bigint) => {
+      committed = index
+      const old = signal
+      signal = Deferred.makeUnsafe<void>()
+      Deferred.doneUnsafe(old, Effect.void)
+    }
+
+    const queue = yield* Queue.unbounded<Command, Cause.Done>()
+    let segmentsSeen = writer.segments().length
+
+    // --- the writer fiber ---
+    const stop = (reason: string, cause: unknown) => {
+      stopped ??= new WriterStopped({ reason, cause })
+      return stopped
+    }
+
+    const writeGroup = (group: ReadonlyArray<Extract<Command, { _tag: "Append" }>>) =>
+      Effect.gen(function*() {
+        const entries: Array<{ index: bigint; data: Uint8Array }> = []
+        const ranges: Array<IndexRange | undefined> = []
+        let next = written
+        let bytes = 0
+        for (const cmd of group) {
+          if (stopped) {
+            ranges.push(undefined)
+            continue
+          }
+          let batch: ReadonlyArray<Uint8Array>
+          let batchBytes = cmd.bytes
+          if (typeof cmd.batch === "function") {
+            const prepared = next === MAX_INDEX
+              ? Result.fail(new IndexOverflow({ lastIndex: next.toString(), entries: 1 }))
+              : cmd.batch(next + 1n)
+            if (Result.isFailure(prepared)) {
+              Deferred.doneUnsafe(cmd.done, Effect.fail(prepared.failure))
+              ranges.push(undefined)
+              continue
+            }
+            batch = prepared.success
+            const invalid = validate(batch)
+            if (typeof invalid !== "number") {
+              Deferred.doneUnsafe(cmd.done, Effect.fail(invalid))
+              ranges.push(undefined)
+              continue
+            }
+            batchBytes = invalid
+          } else {
+            batch = cmd.batch
+          }
+          if (next + BigInt(batch.length) > MAX_INDEX) {
+            Deferred.doneUnsafe(
+              cmd.done,
+              Effect.fail(new IndexOverflow({ lastIndex: next.toString(), entries: batch.length }))
+            )
+            ranges.push(undefined)
+            continue
+          }
+          const first = next + 1n
+          for (const data of batch) entries.push({ index: ++next, data })
+          bytes += batchBytes
+          ranges.push({ first, last: next })
+        }
+        if (stopped) {
+          for (const cmd of group) Deferred.doneUnsafe(cmd.done, Effect.fail(stopped))
+          return
+        }
+        if (entries.length === 0) return
+        const exit = yield* writer.save(entries, syncEvery, next).pipe(
+          Effect.trackDuration(Metrics.commitLatency),
+          Effect.uninterruptible,
+          Effect.exit
+        )
+        if (Exit.isFailure(exit)) {
+          const err = stop("write or fdatasync failed", exit.cause)
+          for (const cmd of group) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
+          return
+        }
+        written = next
+        if (syncEvery) durable = next
+        publish(next)
+        group.forEach((cmd, i) => {
+          const r = ranges[i]
+          if (r) Deferred.doneUnsafe(cmd.done, Effect.succeed(r))
+        })
+        yield* Metric.update(Metrics.entriesAppended, entries.length)
+        yield* Metric.update(Metrics.bytesAppended, bytes)
+        yield* Metric.update(Metrics.groupSize, entries.length)
+        yield* Metric.update(Metrics.durableIndex, next)
+        const live = writer.segments().length
+        if (live !== segmentsSeen) {
+          segmentsSeen = live
+          yield* Metric.update(Metrics.segmentsLive, live)
+          onSegmentsChanged()
+        }
+      })
+
+    const process = (cmds: ReadonlyArray<Command>) =>
+      Effect.gen(function*() {
+        let group: Array<Extract<Command, { _tag: "Append" }>> = []
+        for (const cmd of cmds) {
+          if (cmd._tag === "Append") {
+            group.push(cmd)
+            continue
+          }
+          if (group.length > 0) yield* writeGroup(group)
+          group = []
+          if (stopped) {
+            const err = stopped
+            if (cmd._tag === "Sync") {
+              if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
+            } else Deferred.doneUnsafe(cmd.done, Effect.fail(err))
+            continue
+          }
+          if (cmd._tag === "Sync") {
+            if (written === durable) {
+              if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.void)
+              continue
+            }
+            const target = written
+            const exit = yield* writer.sync.pipe(
+              Effect.trackDuration(Metrics.fsyncLatency),
+              Effect.uninterruptible,
+              Effect.exit
+            )
+            if (Exit.isFailure(exit)) {
+              const err = stop("fdatasync failed", exit.cause)
+              if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
+              continue
+            }
+            durable = target
+            if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.void)
+          } else {
+            const done: Deferred.Deferred<void, WriterStopped | WalIoError> = cmd.done
+            const exit = yield* writer.saveSnapshot({ index: cmd.index, term: 0n, confState: emptyConfState }).pipe(
+              Effect.uninterruptible,
+              Effect.exit
+            )
+            if (Exit.isFailure(exit)) {
+              const err = stop("writing a snapshot record failed", exit.cause)
+              Deferred.doneUnsafe(done, Effect.fail(err))
+              continue
+            }
+            durable = written
+            Deferred.doneUnsafe(done, Effect.void)
+          }
+        }
+        if (group.length > 0) yield* writeGroup(group)
+      })
+
+    const loop = Effect.gen(function*() {
+      while (true) {
+        const cmds = yield* Queue.takeAll(queue)
+        yield* process(cmds)
+      }
+    }).pipe(Effect.catchTag("Done", () => Effect.void))
+
+    const loopFiber = yield* Effect.forkScoped(loop)
+    if (!syncEvery) {
+      yield* Effect.forkScoped(
+        Effect.repeat(
+          Effect.sync(() => {
+            if (written !== durable && !closing) Queue.offerUnsafe(queue, { _tag: "Sync", done: undefined })
+          }),
+          Schedule.spaced(syncInterval)
+        )
+      )
+    }
+    // closing: stop taking new work, write what is queued, then the writer's finalizer syncs and closes
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        closing = true
+        yield* Queue.end(queue)
+        yield* Fiber.await(loopFiber)
+      })
+    )
+
+    // Commands carry their Deferred with the widest error type; each `enqueue` caller knows the real one.
+    const enqueue = <A, E, D>(
+      make: (done: D) => Command
+    ): Effect.Effect<A, E | WriterStopped | LoggerClosed> =>
+      Effect.suspend((): Effect.Effect<A, E | WriterStopped | LoggerClosed> => {
+        if (stopped) return Effect.fail(stopped)
+        if (closing) return Effect.fail(new LoggerClosed())
+        const done = Deferred.makeUnsafe<A, E>()
+        if (!Queue.offerUnsafe(queue, make(done as unknown as D))) return Effect.fail(new LoggerClosed())
+        return Deferred.await(done)
+      })
+
+    /** The batch's payload bytes, or the error that rejects it. */
+    const validate = (batch: ReadonlyArray<Uint8Array>): number | EmptyBatch | EntryTooLarge => {
+      if (batch.length === 0) return new EmptyBatch()
+      let bytes = 0
+      for (let i = 0; i < batch.length; i++) {
+        const n = batch[i]!.length
+        if (n > maxEntryBytes) return new EntryTooLarge({ position: i, bytes: n, limitBytes: maxEntryBytes })
+        bytes += n
+      }
+      return bytes
+    }
+
+    const log = Effect.fn("BinLogger.log")(function*(batch: ReadonlyArray<Uint8Array>) {
+      const bytes = validate(batch)
+      if (typeof bytes !== "number") return yield* bytes
+      return yield* enqueue<IndexRange, AppendError, AppendDone>((done) => ({ _tag: "Append", batch, bytes, done }))
+    })
+
+    const logPrepared = <E>(prepare: (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, E>) =>
+      enqueue<IndexRange, E | AppendError, AppendDone>((done) => ({
+        _tag: "Append",
+        batch: prepare as (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>,
+        bytes: 0,
+        done
+      })).pipe(
+        Effect.withSpan("BinLogger.logPrepared")
+      )
+
+    const sync = enqueue<void, WriterStopped, Deferred.Deferred<void, WriterStopped>>((done) => ({
+      _tag: "Sync",
+      done
+    }))
+      .pipe(
+        Effect.withSpan("BinLogger.sync")
+      )
+
+    const awaitAbove = (index: bigint): Effect.Effect<bigint> =>
+      Effect.gen(function*() {
+        while (committed <= index) yield* Deferred.await(signal)
+        return committed
+      })
+
+    const awaitIndex = (index: bigint): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        while (committed < index) yield* Deferred.await(signal)
+      })
+
+    const snapshotRecord = (index: bigint) =>
+      enqueue<void, WriterStopped | WalIoError, Deferred.Deferred<void, WriterStopped | WalIoError>>((done) => ({
+        _tag: "SnapshotRecord",
+        index,
+        done
+      }))
+
+    return {
+      log,
+      logPrepared,
+      sync,
+      snapshotRecord,
+      awaitAbove,
+      awaitIndex,
+      committed: () => committed,
+      stopped: () => stopped
+    }
+  })
