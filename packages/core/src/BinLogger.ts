@@ -3,14 +3,14 @@
  *
  * - **Start** (building the layer): creates the WAL, or recovers it: the newest `.snap` (hex name) that has its WAL
  *   snapshot record is the start point (a `.snap` without one falls back to the one before, with a warning); a torn
- *   tail is repaired as etcd does (`.broken` copy, truncation), an unfinished group commit after the last commit
- *   marker is cut off, both logged and counted in `binlog_repair_dropped_bytes_total`; corruption before the tail is
+ *   tail is repaired as etcd does (`.broken` copy, truncation), an unfinished group commit (its marker announces
+ *   entries that never reached the disk) is cut off, both logged and counted in `binlog_repair_dropped_bytes_total`; corruption before the tail is
  *   a typed error naming file and offset. A second writer on the directory gets `WalLocked`.
- * - **log(batch)**: appends atomically and returns the batch's index range. Concurrent callers are group-gc.committed()
+ * - **log(batch)**: appends atomically and returns the batch's index range. Concurrent callers are group-committed
  *   by one writer fiber: one write and one fdatasync for everything waiting; each caller resumes when its entries
- *   are durable. Every group ends with a commit marker (a raft `HardState{commit}` record, which etcd and
- *   go-binlogger read and ignore), so a group torn by a crash is dropped whole on the next start: a batch is all or
- *   nothing.
+ *   are durable. Every group starts with a commit marker announcing its last index (a raft `HardState{commit}`
+ *   record, which etcd and go-binlogger read and ignore), so a group torn by a crash is dropped whole on the next
+ *   start: a batch is all or nothing. Entries another writer (go-binlogger) appends after a complete group are kept.
  * - **Visibility**: an index is never returned, snapshotted, read or reported as current before it is durable
  *   under the sync policy. With `syncInterval` 0 that means fdatasynced. With `syncInterval` > 0, `log` returns once
  *   the bytes are handed to the OS and a background fiber fdatasyncs every interval: a machine crash (not a process
@@ -260,7 +260,7 @@ export class BinLogger extends Context.Service<BinLogger, {
    * receives the first index the batch would get and returns the entries, or a failure that rejects the request
    * without writing anything. Calls are made in index order, one at a time, so `prepare` can check and update
    * in-memory state (an event store's stream versions) without races; it must be fast, synchronous and must not
-   * throw. Groups are gc.committed() together, so state updated by `prepare` describes entries that are written but
+   * throw. Groups are committed together, so state updated by `prepare` describes entries that are written but
    * maybe not yet durable; if the write fails the logger stops (`WriterStopped`) and nothing later is accepted.
    */
   readonly logPrepared: <E>(
