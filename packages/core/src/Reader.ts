@@ -148,11 +148,13 @@ const STATE_TYPE = BigInt(RecordCodec.RecordType.state)
 const METADATA_TYPE = BigInt(RecordCodec.RecordType.metadata)
 const SNAPSHOT_TYPE = BigInt(RecordCodec.RecordType.snapshot)
 
-const decodeEntry = (rec: PositionedRecord): Effect.Effect<RecordCodec.EntryValue, RecordDecodeError> => {
+// Per-record helpers are plain functions returning the value or the typed error: an Effect (or a generator) per
+// record cost more than the decoding itself on large reads.
+const decodeEntry = (rec: PositionedRecord): RecordCodec.EntryValue | RecordDecodeError => {
   try {
-    return Effect.succeed(RecordCodec.decodeEntry(rec.data ?? EMPTY))
+    return RecordCodec.decodeEntry(rec.data ?? EMPTY)
   } catch (e) {
-    return Effect.fail(new RecordDecodeError({ file: rec.file, offset: rec.offset, reason: `entry: ${String(e)}` }))
+    return new RecordDecodeError({ file: rec.file, offset: rec.offset, reason: `entry: ${String(e)}` })
   }
 }
 
@@ -271,7 +273,8 @@ export const readAll = (
         // a non-crc record's crc field is the running CRC after it
         prevCrc = rec.crc
         if (rec.type === ENTRY_TYPE) {
-          const e = yield* decodeEntry(rec)
+          const e = decodeEntry(rec)
+          if (e instanceof RecordDecodeError) return yield* e
           if (e.index > start.index) {
             const pos = e.index - start.index - 1n
             if (pos < count) {
@@ -389,7 +392,10 @@ export interface EntriesOptions {
   readonly to?: bigint | undefined
   /**
    * Follow the log: once `to` is reached, `follow(to)` is awaited for the next durable index (> `to`) and the
-   * stream continues from the same open file position. Requires `to`.
+   * stream continues from the same open file position. Requires `to`. The stream may decode complete records
+   * beyond `to` and hold them until `to` passes them, so `follow` must report the durable index of the writer of
+   * this process (`BinLogger.read` does); a reader in another process cannot know that a killed writer's unfinished
+   * group will be replaced, and must re-open its stream after a writer restart (the CLI's `read --follow` does).
    */
   readonly follow?: ((reached: bigint) => Effect.Effect<bigint>) | undefined
   /** Bytes per read call (default {@link READ_CHUNK_BYTES}). */
@@ -431,36 +437,38 @@ export const entries = (
     const pending: Array<RecordCodec.EntryValue> = []
     let stalls = 0
 
-    const accept = (rec: PositionedRecord, out: Array<RecordCodec.EntryValue>) =>
-      Effect.gen(function*() {
-        if (rec.type !== ENTRY_TYPE) {
-          if (!KNOWN_TYPES.has(rec.type)) {
-            return yield* new UnknownRecordType({ file: rec.file, offset: rec.offset, recordType: rec.type.toString() })
-          }
-          return
+    /** Takes one record: an entry goes to `out` (or `pending`); returns the error that must stop the stream. */
+    const accept = (rec: PositionedRecord, out: Array<RecordCodec.EntryValue>): WalReadError | undefined => {
+      if (rec.type !== ENTRY_TYPE) {
+        if (!KNOWN_TYPES.has(rec.type)) {
+          return new UnknownRecordType({ file: rec.file, offset: rec.offset, recordType: rec.type.toString() })
         }
-        const e = yield* decodeEntry(rec)
-        if (e.index < from) return
-        if (e.index < expected) {
-          return yield* new EntryOverwrite({
-            file: rec.file,
-            offset: rec.offset,
-            expected: expected.toString(),
-            actual: e.index.toString()
-          })
-        }
-        if (e.index > expected) {
-          return yield* new IndexGap({
-            file: rec.file,
-            offset: rec.offset,
-            expected: expected.toString(),
-            actual: e.index.toString()
-          })
-        }
-        expected++
-        if (to === undefined || e.index <= to) out.push(e)
-        else pending.push(e)
-      })
+        return undefined
+      }
+      const e = decodeEntry(rec)
+      if (e instanceof RecordDecodeError) return e
+      if (e.index < from) return undefined
+      if (e.index < expected) {
+        return new EntryOverwrite({
+          file: rec.file,
+          offset: rec.offset,
+          expected: expected.toString(),
+          actual: e.index.toString()
+        })
+      }
+      if (e.index > expected) {
+        return new IndexGap({
+          file: rec.file,
+          offset: rec.offset,
+          expected: expected.toString(),
+          actual: e.index.toString()
+        })
+      }
+      expected++
+      if (to === undefined || e.index <= to) out.push(e)
+      else pending.push(e)
+      return undefined
+    }
 
     /** Live reads: the current segment ended; move to a newer one or re-read this one. */
     const atEnd = Effect.gen(function*() {
@@ -509,12 +517,12 @@ export const entries = (
         }
         if (deferred !== undefined) return yield* deferred
         const batch = yield* source.next()
-        for (const rec of batch) {
-          const ok = yield* Effect.result(accept(rec, out))
-          if (ok._tag === "Failure") {
+        for (let i = 0; i < batch.length; i++) {
+          const failure = accept(batch[i]!, out)
+          if (failure !== undefined) {
             // hand out the good entries before the bad record first; fail on the next pull
-            if (out.length === 0) return yield* ok.failure
-            deferred = ok.failure
+            if (out.length === 0) return yield* failure
+            deferred = failure
             break
           }
         }
