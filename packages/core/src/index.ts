@@ -8,6 +8,30 @@
 /** The log service (start/recover, log, snapshot leases, reads, retention). @since 0.1.0 */
 export * as BinLogger from "./BinLogger.ts"
 
+/** The event envelope: wire format of one event per WAL entry. @since 0.1.0 */
+export * as Envelope from "./Envelope.ts"
+
+/** Event types: Schema, version, upcasters, registries. @since 0.1.0 */
+export * as EventType from "./EventType.ts"
+
+/** The event store: streams, expected versions, atomic multi-stream appends, reads. @since 0.1.0 */
+export * as EventStore from "./EventStore.ts"
+
+/** Errors of the event store. @since 0.1.0 */
+export * as EventStoreError from "./EventStoreError.ts"
+
+/** Deciders (decide/evolve/initialState). @since 0.1.0 */
+export * as Decider from "./Decider.ts"
+
+/** Command handling: load, decide, append, retry. @since 0.1.0 */
+export * as CommandHandler from "./CommandHandler.ts"
+
+/** Aggregate state snapshots beside the WAL. @since 0.1.0 */
+export * as AggregateSnapshots from "./AggregateSnapshots.ts"
+
+/** given/when/then test kit for deciders. @since 0.1.0 */
+export * as DeciderSpec from "./DeciderSpec.ts"
+
 /** A Promise API over the log for callers that do not use Effect. @since 0.1.0 */
 export * as BinLoggerClient from "./BinLoggerClient.ts"
 

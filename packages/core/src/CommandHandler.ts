@@ -1,0 +1,481 @@
+/**
+ * Command handling for a {@link Decider} over the {@link EventStore}: load the stream's state (newest aggregate
+ * snapshot + the events after it), decide, append with the loaded version as the exact expectation, and on a
+ * version conflict start again under a `Schedule` (the decision is re-made against the newer state). Domain errors
+ * from `decide` stay typed and are never retried.
+ *
+ * - `handle(streamId, command)`: one stream.
+ * - `handleMany([{ streamId, command }, ...])`: several streams decided independently and appended atomically
+ *   (one WAL batch, each stream with its own expected version), e.g. a transfer between two accounts: all or
+ *   nothing, and any domain error rejects the whole request.
+ * - **Idempotency**: pass `idempotencyKey` to derive the event ids deterministically from it (`key/stream/n`), so a
+ *   client retrying the same request is acknowledged with the original positions instead of deciding again
+ *   (within the store's idempotency window).
+ * - **Snapshots**: with `snapshots: { store, every }`, a snapshot is saved whenever the stream has grown by
+ *   `every` events since the snapshot it was loaded from; `snapshot(streamId)` saves one on demand. A failed save is
+ *   logged, never fails the command.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import type * as AggregateSnapshots from "./AggregateSnapshots.ts"
+import type * as Decider from "./Decider.ts"
+import * as EventStore from "./EventStore.ts"
+import { WrongExpectedVersion } from "./EventStoreError.ts"
+import type * as EventType from "./EventType.ts"
+
+/**
+ * Retries of a command after version conflicts by default (exponential from 1 ms, jittered).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_CONFLICT_RETRIES = 10
+
+/**
+ * The default conflict retry schedule: exponential backoff from 1 ms, jittered, at most
+ * {@link DEFAULT_CONFLICT_RETRIES} times.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRetry: Schedule.Schedule<unknown, WrongExpectedVersion> = Schedule.max([
+  Schedule.jittered(Schedule.exponential("1 millis")),
+  Schedule.recurs(DEFAULT_CONFLICT_RETRIES)
+])
+
+/**
+ * Commands handled successfully.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const commandsHandled = Metric.counter("binlog_es_commands_handled_total", { incremental: true })
+
+/**
+ * Command attempts repeated after a version conflict.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const commandConflicts = Metric.counter("binlog_es_command_conflicts_total", { incremental: true })
+
+/**
+ * Options of a command handler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<C, E extends EventType.Event, S, Err> {
+  readonly decider: Decider.Decider<C, E, S, Err>
+  /** The registry of the decider's events (unknown types in its streams fail the load). */
+  readonly registry: EventType.Registry<E>
+  /** Retry schedule on version conflicts (default {@link defaultRetry}). */
+  readonly retry?: Schedule.Schedule<unknown, WrongExpectedVersion> | undefined
+  readonly snapshots?: {
+    readonly store: AggregateSnapshots.AggregateSnapshots<S>
+    /** Save when the stream has grown by this many events since the loaded snapshot. */
+    readonly every: number
+  } | undefined
+  /**
+   * Keep the last loaded/decided state of up to `capacity` streams in memory (least recently used evicted), so a
+   * load folds only the events appended since (usually none). The cached entry is checked against the stream table
+   * (same event at the same global index) before use.
+   */
+  readonly cache?: { readonly capacity: number } | undefined
+}
+
+/**
+ * A loaded stream state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Loaded<S> {
+  readonly state: S
+  /** The version the state includes (0: no events). */
+  readonly streamVersion: bigint
+  /** Global index of the stream's last event (0n when none). */
+  readonly index: bigint
+  /** The version of the snapshot the load started from (0n when none). */
+  readonly snapshotVersion: bigint
+}
+
+/**
+ * The outcome of handling one stream's command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handled<E, S> {
+  readonly streamId: string
+  /** The events the command produced (empty: nothing was appended, or an idempotent repeat). */
+  readonly events: ReadonlyArray<E>
+  /** The stream's state after the command (for an idempotent repeat: its current state). */
+  readonly state: S
+  readonly streamVersion: bigint
+  /** Global index range of the appended events (undefined when none). */
+  readonly first: bigint | undefined
+  readonly last: bigint | undefined
+  /** The events were already stored by an earlier request with the same idempotency key. */
+  readonly idempotent: boolean
+}
+
+/**
+ * Options of one `handle`/`handleMany` call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HandleOptions extends EventStore.AppendOptions {
+  /** Derive event ids from this key so that retrying the same request is idempotent. */
+  readonly idempotencyKey?: string | undefined
+  /**
+   * The version the caller's decision was based on (`handle` only): when the stream is at another version the
+   * command fails with `WrongExpectedVersion` at once, without deciding or retrying (client-side optimistic
+   * concurrency, e.g. an HTTP `If-Match`).
+   */
+  readonly expectedVersion?: bigint | undefined
+}
+
+/**
+ * Errors of command handling besides the decider's own.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type HandleError = EventStore.AppendError | EventStore.ReadEventError
+
+/**
+ * A command handler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommandHandler<C, E, S, Err> {
+  readonly load: (streamId: string) => Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore>
+  readonly handle: (
+    streamId: string,
+    command: C,
+    options?: HandleOptions
+  ) => Effect.Effect<Handled<E, S>, Err | HandleError, EventStore.EventStore>
+  readonly handleMany: (
+    commands: ReadonlyArray<{ readonly streamId: string; readonly command: C }>,
+    options?: HandleOptions
+  ) => Effect.Effect<ReadonlyArray<Handled<E, S>>, Err | HandleError, EventStore.EventStore>
+  /** Saves a snapshot of the stream's current state now (needs `snapshots`). */
+  readonly snapshot: (
+    streamId: string
+  ) => Effect.Effect<
+    Loaded<S>,
+    EventStore.ReadEventError | AggregateSnapshots.SnapshotEncodeError,
+    EventStore.EventStore
+  >
+}
+
+/** Per-command spans capture no stack trace (capturing costs more than the rest of the span). */
+const NO_STACK = { captureStackTrace: false } as const
+
+class DomainError<Err> {
+  readonly error: Err
+  constructor(error: Err) {
+    this.error = error
+  }
+}
+
+/**
+ * Builds a command handler.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <C, E extends EventType.Event, S, Err>(
+  options: Options<C, E, S, Err>
+): CommandHandler<C, E, S, Err> => {
+  const { decider, registry } = options
+  const retry = options.retry ?? defaultRetry
+
+  const capacity = options.cache?.capacity ?? 0
+  let cache = new Map<string, Loaded<S>>()
+  // LRU by re-insertion; eviction rebuilds the map once it holds 10% more than `capacity` (amortised O(1), and no
+  // `keys().next()` per insert: V8 leaves deleted entries as holes that iteration from the front must skip)
+  const remember = (streamId: string, loaded: Loaded<S>) => {
+    if (capacity <= 0) return
+    cache.delete(streamId)
+    cache.set(streamId, loaded)
+    if (cache.size > capacity + Math.ceil(capacity / 10)) cache = new Map([...cache].slice(-capacity))
+  }
+
+  const load = (streamId: string): Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore> =>
+    EventStore.EventStore.use((store) => loadWith(store, streamId)).pipe(
+      Effect.withSpan("CommandHandler.load", { attributes: { streamId } }, NO_STACK)
+    )
+
+  /** Load without a span of its own (inside `handle`); a current cache entry costs one look-up. */
+  const loadWith = (
+    store: EventStore.EventStore["Service"],
+    streamId: string
+  ): Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore> => {
+    const cached = cache.get(streamId)
+    if (cached === undefined) return loadFrom(store, streamId, undefined)
+    return Effect.flatMap(store.streamHead(streamId), (head) => {
+      if (head.version !== cached.streamVersion || head.index !== cached.index) return loadFrom(store, streamId, cached)
+      remember(streamId, cached)
+      return Effect.succeed(cached)
+    })
+  }
+
+  const loadFrom = (
+    store: EventStore.EventStore["Service"],
+    streamId: string,
+    cached: Loaded<S> | undefined
+  ): Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore> =>
+    Effect.gen(function*() {
+      let start: Loaded<S> = { state: decider.initialState(), streamVersion: 0n, index: 0n, snapshotVersion: 0n }
+      if (cached !== undefined) {
+        // still the same history? (the cached last event is where the table says it is)
+        const at = cached.streamVersion === 0n ? Option.some(0n) : yield* store.indexOf(streamId, cached.streamVersion)
+        if (Option.isSome(at) && at.value === cached.index) start = cached
+        else cache.delete(streamId)
+      }
+      if (start === cached) {
+        // fold the tail below
+      } else if (options.snapshots !== undefined) {
+        const snap = yield* options.snapshots.store.load(streamId)
+        if (Option.isSome(snap)) {
+          // trust it only if the log still has that event at that position (not a snapshot of a lost tail)
+          const at = yield* store.indexOf(streamId, snap.value.streamVersion)
+          if (Option.isSome(at) && at.value === snap.value.index) {
+            start = {
+              state: snap.value.state,
+              streamVersion: snap.value.streamVersion,
+              index: snap.value.index,
+              snapshotVersion: snap.value.streamVersion
+            }
+          } else {
+            yield* Effect.logWarning(`CommandHandler: the snapshot of ${streamId} does not match the log; ignored`)
+          }
+        }
+      }
+      const loaded = yield* EventStore.readStream(registry, streamId, { from: start.streamVersion + 1n }).pipe(
+        Stream.runFold(() => start, (acc, e): Loaded<S> => ({
+          state: decider.evolve(acc.state, e.event),
+          streamVersion: e.streamVersion,
+          index: e.index,
+          snapshotVersion: acc.snapshotVersion
+        }))
+      )
+      remember(streamId, loaded)
+      return loaded
+    })
+
+  /** Saves a snapshot when due; returns whether one was saved. */
+  const maybeSnapshot = (streamId: string, loaded: Loaded<S>): Effect.Effect<boolean> =>
+    Effect.suspend(() => {
+      const snaps = options.snapshots
+      if (snaps === undefined || loaded.streamVersion === 0n) return Effect.succeed(false)
+      if (loaded.streamVersion - loaded.snapshotVersion < BigInt(snaps.every)) return Effect.succeed(false)
+      return snaps.store.save(streamId, {
+        state: loaded.state,
+        streamVersion: loaded.streamVersion,
+        index: loaded.index
+      }).pipe(
+        Effect.as(true),
+        Effect.catch((e) =>
+          Effect.as(Effect.logWarning(`CommandHandler: saving the snapshot of ${streamId} failed: ${e.message}`), false)
+        )
+      )
+    })
+
+  const inputs = (streamId: string, events: ReadonlyArray<E>, key: string | undefined) =>
+    events.map((event, n): EventStore.EventInput<E> => ({
+      event,
+      eventId: key === undefined ? undefined : `${key}/${streamId}/${n}`
+    }))
+
+  /**
+   * When the events of an earlier request with this idempotency key are stored (all streams), the request's result:
+   * the original positions and the streams' current states. Checked before deciding, so a retry is acknowledged even
+   * when deciding again would now fail.
+   */
+  const alreadyHandled = (
+    store: EventStore.EventStore["Service"],
+    commands: ReadonlyArray<{ readonly streamId: string; readonly command: C }>,
+    key: string
+  ) =>
+    Effect.gen(function*() {
+      const found: Array<{ first: bigint; last: bigint; streamVersion: bigint }> = []
+      for (const c of commands) {
+        let n = 0
+        let hit = yield* store.findEventId(`${key}/${c.streamId}/${n}`)
+        if (Option.isNone(hit)) return undefined
+        const first = hit.value.index
+        let last = hit
+        while (Option.isSome(hit)) {
+          last = hit
+          hit = yield* store.findEventId(`${key}/${c.streamId}/${++n}`)
+        }
+        found.push({ first, last: last.value.index, streamVersion: last.value.streamVersion })
+      }
+      const first = found.reduce((m, f) => (f.first < m ? f.first : m), found[0]!.first)
+      const last = found.reduce((m, f) => (f.last > m ? f.last : m), found[0]!.last)
+      const out: Array<Handled<E, S>> = []
+      for (let i = 0; i < commands.length; i++) {
+        const loaded = yield* load(commands[i]!.streamId)
+        out.push({
+          streamId: commands[i]!.streamId,
+          events: [],
+          state: loaded.state,
+          streamVersion: found[i]!.streamVersion,
+          first,
+          last,
+          idempotent: true
+        })
+      }
+      return out
+    })
+
+  const attempt = (
+    commands: ReadonlyArray<{ readonly streamId: string; readonly command: C }>,
+    opts: HandleOptions | undefined
+  ): Effect.Effect<ReadonlyArray<Handled<E, S>>, DomainError<Err> | HandleError, EventStore.EventStore> =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const key = opts?.idempotencyKey
+      if (key !== undefined) {
+        const done = yield* alreadyHandled(store, commands, key)
+        if (done !== undefined) return done
+      }
+      const loaded = commands.length === 1
+        ? [yield* loadWith(store, commands[0]!.streamId)]
+        : yield* Effect.forEach(commands, (c) => loadWith(store, c.streamId), { concurrency: "unbounded" })
+      const expected = opts?.expectedVersion
+      if (expected !== undefined && commands.length === 1 && loaded[0]!.streamVersion !== expected) {
+        return yield* new WrongExpectedVersion({
+          streamId: commands[0]!.streamId,
+          expected: expected.toString(),
+          actual: loaded[0]!.streamVersion
+        })
+      }
+      const decided: Array<ReadonlyArray<E>> = []
+      for (let i = 0; i < commands.length; i++) {
+        const r = decider.decide(commands[i]!.command, loaded[i]!.state)
+        if (Result.isFailure(r)) return yield* Effect.fail(new DomainError(r.failure))
+        decided.push(r.success)
+      }
+      const appends = commands
+        .map((c, i) => ({
+          streamId: c.streamId,
+          expectedVersion: EventStore.ExpectedVersion.exact(loaded[i]!.streamVersion),
+          events: inputs(c.streamId, decided[i]!, opts?.idempotencyKey)
+        }))
+        .filter((a) => a.events.length > 0)
+      let result: EventStore.AppendManyResult | undefined
+      if (appends.length > 0) {
+        const encoded = EventStore.encodeAppends(registry, appends, opts)
+        if (Result.isFailure(encoded)) return yield* Effect.fail(encoded.failure)
+        result = yield* store.appendEncoded(encoded.success)
+      }
+      if (result?.idempotent === true && key !== undefined) {
+        // a concurrent duplicate of this request won the race: report its result
+        const done = yield* alreadyHandled(store, commands, key)
+        if (done !== undefined) return done
+      }
+      const out: Array<Handled<E, S>> = []
+      for (let i = 0; i < commands.length; i++) {
+        const c = commands[i]!
+        const events = decided[i]!
+        const before = loaded[i]!
+        const r = result?.streams.find((s) => s.streamId === c.streamId)
+        let state = before.state
+        for (const e of events) state = decider.evolve(state, e)
+        const streamVersion = r?.streamVersion ?? before.streamVersion
+        if (r !== undefined && !result!.idempotent) {
+          // the global index of this stream's last new event (appends to several streams interleave nothing, but
+          // each stream's events are a sub-range of the batch)
+          const index = commands.length === 1
+            ? result!.last
+            : Option.getOrElse(yield* store.indexOf(c.streamId, r.streamVersion), () => result!.last)
+          const after: Loaded<S> = { state, streamVersion, index, snapshotVersion: before.snapshotVersion }
+          const saved = options.snapshots === undefined ? false : yield* maybeSnapshot(c.streamId, after)
+          remember(c.streamId, saved ? { ...after, snapshotVersion: streamVersion } : after)
+        }
+        out.push({
+          streamId: c.streamId,
+          events,
+          state,
+          streamVersion,
+          first: r === undefined ? undefined : result!.first,
+          last: r === undefined ? undefined : result!.last,
+          idempotent: result?.idempotent ?? false
+        })
+      }
+      return out
+    })
+
+  type AttemptError = DomainError<Err> | HandleError
+
+  const unwrap = (e: AttemptError): Err | HandleError => e instanceof DomainError ? e.error : e
+
+  const handleMany = (
+    commands: ReadonlyArray<{ readonly streamId: string; readonly command: C }>,
+    opts?: HandleOptions
+  ): Effect.Effect<ReadonlyArray<Handled<E, S>>, Err | HandleError, EventStore.EventStore> => {
+    const retryable = (e: AttemptError) =>
+      !(e instanceof DomainError) && e._tag === "WrongExpectedVersion" && opts?.expectedVersion === undefined
+    const countConflict = (e: AttemptError) => retryable(e) ? Metric.update(commandConflicts, 1) : Effect.void
+    // the happy path is one attempt and one catch; the retry machinery is built only after a conflict
+    return attempt(commands, opts).pipe(
+      Effect.catch((e) => {
+        if (!retryable(e)) return Effect.fail(unwrap(e))
+        let first = true
+        // re-raise the first conflict so the schedule decides the first delay too
+        const again = Effect.suspend(() => {
+          if (!first) return attempt(commands, opts)
+          first = false
+          return Effect.fail(e)
+        }).pipe(Effect.tapError(countConflict))
+        return Effect.retry(again, { schedule: retry as Schedule.Schedule<unknown, AttemptError>, while: retryable })
+          .pipe(Effect.mapError(unwrap))
+      }),
+      Effect.tap(() => Metric.update(commandsHandled, 1)),
+      Effect.withSpan(
+        "CommandHandler.handle",
+        {
+          attributes: {
+            streams: commands.length === 1 ? commands[0]!.streamId : commands.map((c) => c.streamId).join(",")
+          }
+        },
+        NO_STACK
+      )
+    )
+  }
+
+  const handle = (streamId: string, command: C, opts?: HandleOptions) =>
+    Effect.map(handleMany([{ streamId, command }], opts), (rs) => rs[0]!)
+
+  const snapshot = (streamId: string) =>
+    Effect.gen(function*() {
+      const loaded = yield* load(streamId)
+      const snaps = options.snapshots
+      if (snaps !== undefined && loaded.streamVersion > 0n) {
+        yield* snaps.store.save(streamId, {
+          state: loaded.state,
+          streamVersion: loaded.streamVersion,
+          index: loaded.index
+        })
+          .pipe(
+            Effect.catchTag("WalIoError", (e) => Effect.logWarning(`CommandHandler: snapshot failed: ${e.message}`))
+          )
+        if (cache.has(streamId)) remember(streamId, { ...loaded, snapshotVersion: loaded.streamVersion })
+      }
+      return loaded
+    }).pipe(Effect.withSpan("CommandHandler.snapshot", { attributes: { streamId } }))
+
+  return { load, handle, handleMany, snapshot }
+}

@@ -1,0 +1,488 @@
+/**
+ * The event store's implementation (internal): recovery of the stream table (checkpoint + tail), the append path
+ * that runs inside the log's writer, checkpoints, and the entry reads. `EventStore.make` wraps it in the service.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as BinLogger from "../../BinLogger.ts"
+import * as Envelope from "../../Envelope.ts"
+import type {
+  AppendError,
+  AppendManyResult,
+  CheckpointError,
+  EncodedEvent,
+  EventStore,
+  ExpectedVersion,
+  Options,
+  ReadError,
+  RecordedEntry,
+  StreamAppend
+} from "../../EventStore.ts"
+import {
+  checkpointDuration,
+  DEFAULT_CHECKPOINT_EVERY_EVENTS,
+  DEFAULT_IDEMPOTENCY_WINDOW,
+  eventsAppended,
+  idempotentAppends,
+  KEEP_CHECKPOINTS,
+  MAX_APPEND_EVENTS,
+  versionConflicts
+} from "../../EventStore.ts"
+import { DuplicateEventId, InvalidAppend, StreamTableCorrupt, WrongExpectedVersion } from "../../EventStoreError.ts"
+import { IndexUnavailable } from "../../LogError.ts"
+import type { WalIoError } from "../../WalError.ts"
+import * as Fsx from "../fsx.ts"
+import * as EntryIndex from "./entryIndex.ts"
+import * as Table from "./streamTable.ts"
+
+/** Indexes per positional read batch of `readStream`. */
+const READ_BATCH_EVENTS = 1024
+
+const describe = (e: ExpectedVersion): string =>
+  e._tag === "Exact"
+    ? e.version.toString()
+    : e._tag === "Any"
+    ? "any"
+    : e._tag === "NoStream"
+    ? "noStream"
+    : "streamExists"
+
+const satisfied = (e: ExpectedVersion, actual: number): boolean => {
+  switch (e._tag) {
+    case "Any":
+      return true
+    case "NoStream":
+      return actual === 0
+    case "StreamExists":
+      return actual > 0
+    case "Exact":
+      return BigInt(actual) === e.version
+  }
+}
+
+class AlreadyAppended {
+  readonly result: AppendManyResult
+  constructor(result: AppendManyResult) {
+    this.result = result
+  }
+}
+
+type PrepareFailure = WrongExpectedVersion | DuplicateEventId | InvalidAppend | AlreadyAppended
+
+const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({})
+
+const validateRequest = (
+  appends: ReadonlyArray<StreamAppend<EncodedEvent>>
+): InvalidAppend | DuplicateEventId | undefined => {
+  if (appends.length === 0) return new InvalidAppend({ reason: "no streams" })
+  const streams = new Set<string>()
+  const ids = new Set<string>()
+  let total = 0
+  for (const a of appends) {
+    if (a.streamId.length === 0 || a.streamId.length > Envelope.MAX_ID_BYTES) {
+      return new InvalidAppend({ reason: `stream id length ${a.streamId.length} is out of range` })
+    }
+    if (streams.has(a.streamId)) return new InvalidAppend({ reason: `stream ${a.streamId} is listed twice` })
+    streams.add(a.streamId)
+    if (a.events.length === 0) return new InvalidAppend({ reason: `no events for stream ${a.streamId}` })
+    if (a.expectedVersion._tag === "Exact" && a.expectedVersion.version < 0n) {
+      return new InvalidAppend({ reason: `negative expected version for ${a.streamId}` })
+    }
+    total += a.events.length
+    for (const e of a.events) {
+      if (e.eventId.length > Envelope.MAX_ID_BYTES) return new InvalidAppend({ reason: "event id too long" })
+      if (e.eventId.length > 0) {
+        if (ids.has(e.eventId)) {
+          return new DuplicateEventId({ eventId: e.eventId, reason: "appears twice in the append" })
+        }
+        ids.add(e.eventId)
+      }
+    }
+  }
+  if (total > MAX_APPEND_EVENTS) {
+    return new InvalidAppend({ reason: `${total} events in one append (limit ${MAX_APPEND_EVENTS})` })
+  }
+  return undefined
+}
+
+/** Builds the store's service implementation on the current log (see `EventStore.make`). */
+export const make = (
+  options: Options
+): Effect.Effect<
+  EventStore["Service"],
+  WalIoError | StreamTableCorrupt | BinLogger.ReadError,
+  BinLogger.BinLogger | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const logger = yield* BinLogger.BinLogger
+    const status = yield* logger.status
+    const window = options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW
+    const checkpointEvery = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY_EVENTS
+    const maxEntryBytes = options.maxEntryBytes ?? BinLogger.DEFAULT_MAX_ENTRY_BYTES
+    const dir = options.dir
+    yield* Fsx.mkdirp(dir)
+
+    // --- recovery: newest valid checkpoint not beyond the log, then the tail ---
+    const current = yield* logger.currentIndex
+    const names = (yield* Fsx.readdir(dir))
+      .map((name) => ({ name, index: Table.parseCheckpointName(name) }))
+      .filter((c): c is { name: string; index: number } => c.index !== undefined)
+      .sort((a, b) => b.index - a.index)
+    let table: Table.StreamTable | undefined
+    let lastCheckpoint = 0
+    for (const c of names) {
+      if (BigInt(c.index) > current) {
+        // written for entries a machine crash took back (sync interval > 0): stale
+        yield* Effect.logWarning(`EventStore: dropping checkpoint ${c.name} beyond the log's end ${current}`)
+        yield* Fsx.unlink(`${dir}/${c.name}`)
+        continue
+      }
+      const bytes = yield* Fsx.readFile(`${dir}/${c.name}`)
+      const decoded = Result.try(() => Table.decodeCheckpoint(bytes, window))
+      if (Result.isFailure(decoded)) {
+        yield* Effect.logWarning(`EventStore: ignoring unreadable checkpoint ${c.name}: ${String(decoded.failure)}`)
+        continue
+      }
+      table = decoded.success
+      lastCheckpoint = c.index
+      break
+    }
+    table ??= new Table.StreamTable(window)
+    const from = BigInt(table.appliedTo) + 1n
+    if (from <= current) {
+      if (from < status.firstIndex && table.appliedTo > 0) {
+        return yield* new StreamTableCorrupt({
+          index: from.toString(),
+          reason: `the checkpoint ends at ${table.appliedTo} but the log was purged up to ${status.firstIndex}`
+        })
+      }
+      const start = from < status.firstIndex ? status.firstIndex : from
+      const t = table
+      let skipped = 0
+      yield* logger.read(start, { to: current }).pipe(
+        Stream.runForEachArray((chunk) =>
+          Effect.suspend(() => {
+            for (const e of chunk) {
+              const h = Envelope.decodeHeader(e.data)
+              if (Result.isFailure(h)) {
+                if (h.failure._tag === "UnsupportedEnvelopeVersion") {
+                  return Effect.fail(new StreamTableCorrupt({ index: e.index.toString(), reason: h.failure.message }))
+                }
+                skipped++
+                continue
+              }
+              const why = t.record(
+                h.success.streamId,
+                Number(h.success.streamVersion),
+                Number(e.index),
+                h.success.eventId
+              )
+              if (why !== undefined) {
+                return Effect.fail(new StreamTableCorrupt({ index: e.index.toString(), reason: why }))
+              }
+            }
+            return Effect.void
+          })
+        )
+      )
+      t.appliedTo = Number(current)
+      if (skipped > 0) yield* Effect.logWarning(`EventStore: ${skipped} entries are not event envelopes (skipped)`)
+    }
+    const tbl = table
+    const entries = yield* EntryIndex.make(status.walDir, `${dir}/offsets`)
+
+    // --- checkpoints ---
+    let sinceCheckpoint = 0
+    let checkpointRunning = false
+    const writeCheckpoint: Effect.Effect<bigint, CheckpointError> = Effect.gen(function*() {
+      const bytes = Table.encodeCheckpoint(tbl)
+      const index = tbl.appliedTo
+      // everything the table reflects was prepared before this sync was queued: after it, it is durable
+      yield* logger.sync
+      yield* logger.awaitIndex(BigInt(index))
+      const name = Table.checkpointName(index)
+      yield* Fsx.writeFileAtomic(dir, `${dir}/${name}`, bytes)
+      lastCheckpoint = Math.max(lastCheckpoint, index)
+      const all = (yield* Fsx.readdir(dir))
+        .map((n) => ({ n, i: Table.parseCheckpointName(n) }))
+        .filter((c): c is { n: string; i: number } => c.i !== undefined)
+        .sort((a, b) => b.i - a.i)
+      for (const old of all.slice(KEEP_CHECKPOINTS)) yield* Fsx.unlink(`${dir}/${old.n}`)
+      return BigInt(index)
+    }).pipe(Effect.trackDuration(checkpointDuration), Effect.withSpan("EventStore.checkpoint"))
+
+    const scope = yield* Effect.scope
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() =>
+        tbl.appliedTo > lastCheckpoint
+          ? writeCheckpoint.pipe(
+            Effect.catch((e) => Effect.logWarning(`EventStore: final checkpoint failed: ${e.message}`))
+          )
+          : Effect.void
+      )
+    )
+
+    // --- append ---
+    const prepare = (
+      appends: ReadonlyArray<StreamAppend<EncodedEvent>>,
+      total: number,
+      versions: Array<bigint>
+    ) =>
+    (firstIndex: bigint): Result.Result<ReadonlyArray<Uint8Array>, PrepareFailure> => {
+      // 1. idempotency
+      let hits = 0
+      let firstHit: string | undefined
+      for (const a of appends) {
+        for (const e of a.events) {
+          if (e.eventId.length > 0 && tbl.recent.has(e.eventId)) {
+            hits++
+            firstHit ??= e.eventId
+          }
+        }
+      }
+      if (hits > 0) {
+        if (hits < total) {
+          return Result.fail(
+            new DuplicateEventId({
+              eventId: firstHit!,
+              reason: "already stored, while other events of the append are new"
+            })
+          )
+        }
+        let lo = Infinity
+        let hi = 0
+        const streams: Array<{ streamId: string; streamVersion: bigint }> = []
+        for (const a of appends) {
+          let version = 0
+          for (const e of a.events) {
+            const p = tbl.recent.get(e.eventId)!
+            if (p.streamId !== a.streamId) {
+              return Result.fail(
+                new DuplicateEventId({ eventId: e.eventId, reason: `already stored in stream ${p.streamId}` })
+              )
+            }
+            version = Math.max(version, p.version)
+            lo = Math.min(lo, p.index)
+            hi = Math.max(hi, p.index)
+          }
+          streams.push({ streamId: a.streamId, streamVersion: BigInt(version) })
+        }
+        return Result.fail(new AlreadyAppended({ streams, first: BigInt(lo), last: BigInt(hi), idempotent: true }))
+      }
+      // 2. expected versions
+      for (const a of appends) {
+        const actual = tbl.version(a.streamId)
+        if (!satisfied(a.expectedVersion, actual)) {
+          return Result.fail(
+            new WrongExpectedVersion({
+              streamId: a.streamId,
+              expected: describe(a.expectedVersion),
+              actual: BigInt(actual)
+            })
+          )
+        }
+      }
+      // 3. envelopes
+      const timestamp = Date.now()
+      const out: Array<Uint8Array> = []
+      let k = 0
+      for (const a of appends) {
+        let version = tbl.version(a.streamId)
+        for (const e of a.events) {
+          const bytes = Envelope.encode({
+            streamId: a.streamId,
+            streamVersion: BigInt(++version),
+            eventType: e.eventType,
+            schemaVersion: e.schemaVersion,
+            eventId: e.eventId,
+            timestamp,
+            correlationId: e.correlationId,
+            causationId: e.causationId,
+            metadata: e.metadata ?? EMPTY_METADATA,
+            payloadEncoding: e.payloadEncoding,
+            transaction: { position: k++, size: total },
+            payload: e.payload
+          })
+          if (bytes.length > maxEntryBytes) {
+            return Result.fail(
+              new InvalidAppend({
+                reason: `an encoded ${e.eventType} has ${bytes.length} bytes (limit ${maxEntryBytes})`
+              })
+            )
+          }
+          out.push(bytes)
+        }
+      }
+      // 4. commit to the table (only now: nothing above can fail any more)
+      let index = Number(firstIndex)
+      for (const a of appends) {
+        let version = tbl.version(a.streamId)
+        for (const e of a.events) tbl.record(a.streamId, ++version, index++, e.eventId)
+        versions.push(BigInt(version))
+      }
+      return Result.succeed(out)
+    }
+
+    const context = yield* Effect.context<never>()
+    const checkpointNow = writeCheckpoint.pipe(
+      Effect.catch((e) => Effect.logWarning(`EventStore: checkpoint failed: ${e.message}`)),
+      Effect.ensuring(Effect.sync(() => {
+        checkpointRunning = false
+      })),
+      Effect.forkIn(scope),
+      Effect.asVoid
+    )
+
+    const onAppendFailure = (e: PrepareFailure | BinLogger.LogError): Effect.Effect<AppendManyResult, AppendError> => {
+      if (e instanceof AlreadyAppended) {
+        idempotentAppends.updateUnsafe(1, context)
+        // the original entries may still be in flight: the sync completes after them (or fails if they did)
+        return Effect.as(logger.sync, e.result)
+      }
+      if (e._tag === "WrongExpectedVersion") versionConflicts.updateUnsafe(1, context)
+      return Effect.fail(e)
+    }
+
+    // The hot path: validation and encoding are synchronous, the writer runs `prepare`, and the success path is one
+    // map (metrics are updated without an Effect per call; a due checkpoint is forked in the store's scope).
+    const appendEncoded = (appends: ReadonlyArray<StreamAppend<EncodedEvent>>) =>
+      Effect.suspend((): Effect.Effect<AppendManyResult, AppendError> => {
+        const invalid = validateRequest(appends)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        let total = 0
+        for (const a of appends) total += a.events.length
+        const versions: Array<bigint> = []
+        return logger.logPrepared(prepare(appends, total, versions)).pipe(
+          Effect.catch(onAppendFailure),
+          Effect.flatMap((range): Effect.Effect<AppendManyResult> => {
+            if ("idempotent" in range) return Effect.succeed(range)
+            const r = range
+            eventsAppended.updateUnsafe(total, context)
+            const result: AppendManyResult = {
+              streams: appends.length === 1
+                ? [{ streamId: appends[0]!.streamId, streamVersion: versions[0]! }]
+                : appends.map((a, i) => ({ streamId: a.streamId, streamVersion: versions[i]! })),
+              first: r.first,
+              last: r.last,
+              idempotent: false
+            }
+            sinceCheckpoint += total
+            if (sinceCheckpoint < checkpointEvery || checkpointRunning) return Effect.succeed(result)
+            sinceCheckpoint = 0
+            checkpointRunning = true
+            return Effect.as(checkpointNow, result)
+          })
+        )
+      })
+
+    // --- reads ---
+    const toEntry = (index: bigint, data: Uint8Array): Result.Result<RecordedEntry, Envelope.DecodeError> => {
+      const h = Envelope.decodeHeader(data)
+      if (Result.isFailure(h)) return Result.fail(h.failure)
+      // the header object is fresh: add the index to it instead of copying it
+      const entry = h.success as Envelope.DecodedHeader & { index: bigint }
+      entry.index = index
+      return Result.succeed(entry)
+    }
+
+    const decodeChunk = (chunk: ReadonlyArray<{ readonly index: bigint; readonly data: Uint8Array }>) =>
+      Effect.suspend((): Effect.Effect<ReadonlyArray<RecordedEntry>, Envelope.DecodeError> => {
+        const out: Array<RecordedEntry> = []
+        for (const e of chunk) {
+          const r = toEntry(e.index, e.data)
+          if (Result.isFailure(r)) return Effect.fail(r.failure)
+          out.push(r.success)
+        }
+        return Effect.succeed(out)
+      })
+
+    const readStreamEntries = (
+      streamId: string,
+      opts?: { readonly from?: bigint | undefined; readonly to?: bigint | undefined }
+    ): Stream.Stream<RecordedEntry, ReadError> =>
+      Stream.unwrap(Effect.gen(function*() {
+        const durable = Number(yield* logger.currentIndex)
+        const fromV = Number(opts?.from ?? 1n)
+        const toV = opts?.to === undefined ? Number.MAX_SAFE_INTEGER : Number(opts.to)
+        const st = tbl.streams.get(streamId)
+        if (st !== undefined && fromV <= st.base && st.base > 0) {
+          return yield* Effect.fail(
+            new IndexUnavailable({
+              index: `${streamId}@${fromV}`,
+              firstIndex: `${streamId}@${st.base + 1}`,
+              reason: "the stream's first events were purged before the stream table was rebuilt"
+            })
+          )
+        }
+        const all = tbl.indexesOf(streamId, Math.max(1, fromV), toV)
+        let n = all.length
+        while (n > 0 && all[n - 1]! > durable) n--
+        if (n === 0) return Stream.empty
+        const indexes = all.slice(0, n).map((i) => BigInt(i))
+        yield* logger.retain(`readStream ${streamId}`, indexes[0]!)
+        return Stream.paginate(0, (offset) =>
+          Effect.map(
+            Effect.flatMap(entries.read(indexes.slice(offset, offset + READ_BATCH_EVENTS)), decodeChunk),
+            (decoded) =>
+              [
+                decoded,
+                offset + READ_BATCH_EVENTS < indexes.length ? Option.some(offset + READ_BATCH_EVENTS) : Option.none()
+              ] as const
+          ))
+      })).pipe(Stream.scoped)
+
+    const readAllEntries = (
+      opts?: {
+        readonly from?: bigint | undefined
+        readonly to?: bigint | undefined
+        readonly follow?: boolean | undefined
+      }
+    ): Stream.Stream<RecordedEntry, ReadError> =>
+      logger.read(opts?.from ?? 1n, { to: opts?.to, follow: opts?.follow }).pipe(
+        Stream.mapArrayEffect((chunk) => Effect.map(decodeChunk(chunk), (decoded) => [decoded] as const)),
+        Stream.flattenIterable
+      )
+
+    const service: EventStore["Service"] = {
+      appendEncoded,
+      streamVersion: (streamId) => Effect.sync(() => BigInt(tbl.version(streamId))),
+      findEventId: (eventId) =>
+        Effect.suspend(() => {
+          const p = tbl.recent.get(eventId)
+          if (p === undefined) return Effect.succeed(Option.none())
+          const found = { streamId: p.streamId, streamVersion: BigInt(p.version), index: BigInt(p.index) }
+          // prepared entries may still be in flight: the sync completes after them (or fails if they did)
+          return Effect.as(logger.sync, Option.some(found))
+        }),
+      streamHead: (streamId) =>
+        Effect.sync(() => {
+          const st = tbl.streams.get(streamId)
+          if (st === undefined || st.version === st.base) return { version: BigInt(st?.version ?? 0), index: 0n }
+          return { version: BigInt(st.version), index: BigInt(st.indexes[st.version - st.base - 1]!) }
+        }),
+      indexOf: (streamId, version) =>
+        Effect.sync(() => {
+          const [i] = tbl.indexesOf(streamId, Number(version), Number(version))
+          return i === undefined ? Option.none() : Option.some(BigInt(i))
+        }),
+      readStreamEntries,
+      readAllEntries,
+      checkpoint: writeCheckpoint,
+      stats: Effect.sync(() => ({
+        streams: tbl.streams.size,
+        events: tbl.events,
+        tableIndex: BigInt(tbl.appliedTo),
+        recentIds: tbl.recent.size,
+        streamIndexBytes: tbl.indexBytes(),
+        entryIndexBytes: entries.memoryBytes(),
+        lastCheckpointIndex: BigInt(lastCheckpoint)
+      })),
+      logger
+    }
+    return service
+  })

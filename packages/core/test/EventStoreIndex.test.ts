@@ -1,0 +1,128 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as fc from "fast-check"
+import * as NFS from "node:fs"
+import * as Path from "node:path"
+import * as BinLogger from "../src/BinLogger.ts"
+import * as EntryIndex from "../src/internal/eventstore/entryIndex.ts"
+import * as Table from "../src/internal/eventstore/streamTable.ts"
+import { storeLayer } from "./EventStore.utils.ts"
+import { tempDir } from "./utils.ts"
+
+const text = (s: string) => new TextEncoder().encode(s)
+const dec = (b: Uint8Array) => new TextDecoder().decode(b)
+
+describe("EventStore internals: positional reads", () => {
+  it.effect("reads any set of indexes across segments, in the order asked, while the log grows", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      yield* Effect.gen(function*() {
+        const log = yield* BinLogger.BinLogger
+        const index = yield* EntryIndex.make(Path.join(root, "wal"))
+        for (let i = 1; i <= 400; i++) yield* log.log([text(`entry-${i}-${"z".repeat(i % 50)}`)])
+        const asked = [1n, 400n, 17n, 17n, 250n, 2n, 399n]
+        const got = yield* index.read(asked)
+        assert.deepStrictEqual(got.map((e) => [e.index, dec(e.data).split("-")[1]]), asked.map((i) => [i, String(i)]))
+        // the active segment keeps growing; later reads see the new entries
+        for (let i = 401; i <= 450; i++) yield* log.log([text(`entry-${i}-`)])
+        const more = yield* index.read([450n, 401n, 3n])
+        assert.deepStrictEqual(more.map((e) => dec(e.data)), ["entry-450-", "entry-401-", `entry-3-zzz`])
+        assert.isAbove(index.memoryBytes(), 0)
+        // beyond what exists
+        const missing = yield* Effect.flip(index.read([451n]))
+        assert.include(["IndexUnavailable", "UnexpectedEof"], missing._tag)
+      }).pipe(Effect.provide(storeLayer(root, { segmentSizeBytes: 4096 })))
+    }))
+
+  it.effect("offset tables of sealed segments are saved and reused after a restart (no rescan)", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const cache = Path.join(root, "offsets")
+      yield* Effect.gen(function*() {
+        const log = yield* BinLogger.BinLogger
+        for (let i = 1; i <= 300; i++) yield* log.log([text(`entry-${String(i).padStart(4, "0")}-${"q".repeat(30)}`)])
+        const index = yield* EntryIndex.make(Path.join(root, "wal"), cache)
+        yield* index.read([1n, 150n, 300n])
+      }).pipe(Effect.provide(storeLayer(root, { segmentSizeBytes: 4096 })))
+      const saved = NFS.readdirSync(cache).filter((n) => n.endsWith(".idx"))
+      assert.strictEqual(saved.length, 2) // the segments of entries 1 and 150; the active one is not saved
+      // damage entry 2's payload in place: a rescan of its segment would fail its CRC chain at entry 2
+      const walDir = Path.join(root, "wal")
+      const file = NFS.readdirSync(walDir).filter((n) => n.endsWith(".wal")).sort()
+        .map((n) => Path.join(walDir, n)).find((p) => NFS.readFileSync(p).includes(Buffer.from("entry-0002")))!
+      const bytes = NFS.readFileSync(file)
+      bytes[bytes.indexOf(Buffer.from("entry-0002")) + 9] ^= 0x01
+      NFS.writeFileSync(file, bytes)
+      const index = yield* EntryIndex.make(walDir, cache)
+      const [e3] = yield* index.read([3n])
+      assert.strictEqual(dec(e3!.data).slice(0, 10), "entry-0003")
+      const bad = yield* Effect.flip(index.read([2n]))
+      assert.strictEqual(bad._tag, "CrcMismatch")
+      // without the saved tables the same read must scan and meets the damage first
+      const cold = yield* EntryIndex.make(walDir)
+      assert.strictEqual((yield* Effect.flip(cold.read([3n])))._tag, "CrcMismatch")
+    }))
+
+  it.effect("a purged segment answers IndexUnavailable", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      yield* Effect.gen(function*() {
+        const log = yield* BinLogger.BinLogger
+        const index = yield* EntryIndex.make(Path.join(root, "wal"))
+        for (let i = 1; i <= 200; i++) yield* log.log([text(`e${i}-${"p".repeat(40)}`)])
+        yield* Effect.flatMap(log.createSnapshot, (lease) =>
+          Option.isSome(lease) ? lease.value.release(true) : Effect.void)
+        const gone = yield* Effect.flip(index.read([1n]))
+        assert.strictEqual(gone._tag, "IndexUnavailable")
+        const [last] = yield* index.read([200n])
+        assert.strictEqual(dec(last!.data).split("-")[0], "e200")
+      }).pipe(Effect.provide(storeLayer(root, { segmentSizeBytes: 4096 })))
+    }))
+})
+
+describe("EventStore internals: stream table", () => {
+  it("records versions, rejects gaps, and round-trips through a checkpoint (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 300 }),
+        fc.integer({ min: 0, max: 40 }),
+        (streams, window) => {
+          const t = new Table.StreamTable(window)
+          streams.forEach((s, i) => {
+            assert.isUndefined(t.record(`s${s}`, t.version(`s${s}`) + 1, i + 1, `id-${i}`))
+          })
+          const s0 = `s${streams[0]}`
+          assert.isDefined(t.record(s0, t.version(s0) + 2, streams.length + 1, "x"))
+          const back = Table.decodeCheckpoint(Table.encodeCheckpoint(t), window)
+          assert.strictEqual(back.appliedTo, t.appliedTo)
+          for (const [id, st] of t.streams) {
+            assert.deepStrictEqual(back.indexesOf(id, 1, st.version), t.indexesOf(id, 1, st.version))
+          }
+          const ids = (x: Table.StreamTable) =>
+            [...x.recentIds()].map(([id, p]) => [id, p.streamId, p.version, p.index])
+          assert.deepStrictEqual(ids(back), ids(t))
+          assert.strictEqual(t.recent.size, Math.min(window, streams.length))
+          // the newest ids are the remembered ones
+          for (let i = Math.max(0, streams.length - window); i < streams.length; i++) {
+            assert.isTrue(back.recent.has(`id-${i}`))
+          }
+        }
+      ),
+      { numRuns: 100 }
+    )
+  })
+
+  it("a checkpoint with a flipped byte is rejected (CRC), never misread", () => {
+    const t = new Table.StreamTable(10)
+    for (let i = 1; i <= 20; i++) t.record(`s${i % 3}`, t.version(`s${i % 3}`) + 1, i, `id${i}`)
+    const bytes = Table.encodeCheckpoint(t)
+    for (let k = 0; k < bytes.length; k += 7) {
+      const bad = bytes.slice()
+      bad[k] ^= 0x10
+      assert.isTrue(Result.isFailure(Result.try(() => Table.decodeCheckpoint(bad, 10))), `byte ${k}`)
+    }
+    assert.strictEqual(Table.parseCheckpointName(Table.checkpointName(300)), 300)
+  })
+})
