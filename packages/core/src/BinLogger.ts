@@ -262,9 +262,13 @@ export class BinLogger extends Context.Service<BinLogger, {
    * in-memory state (an event store's stream versions) without races; it must be fast, synchronous and must not
    * throw. Groups are committed together, so state updated by `prepare` describes entries that are written but
    * maybe not yet durable; if the write fails the logger stops (`WriterStopped`) and nothing later is accepted.
+   * If the prepared batch is rejected after `prepare` succeeded (an entry over the size limit, an empty batch, an
+   * index past 2^64 − 1), `rejected` is called, in the writer, before anything else is prepared: undo there what
+   * `prepare` recorded.
    */
   readonly logPrepared: <E>(
-    prepare: (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, E>
+    prepare: (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, E>,
+    rejected?: () => void
   ) => Effect.Effect<IndexRange, E | LogError>
   /** Forces an fdatasync of everything written (a no-op cost with `syncInterval` 0). */
   readonly sync: Effect.Effect<void, WriterStopped | LoggerClosed>

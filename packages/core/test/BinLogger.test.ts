@@ -5,6 +5,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NFS from "node:fs"
@@ -93,6 +94,42 @@ describe("BinLogger: log", () => {
       assert.strictEqual(err._tag, "EntryTooLarge")
       if (err._tag === "EntryTooLarge") assert.deepStrictEqual([err.position, err.bytes, err.limitBytes], [1, 17, 16])
       assert.deepStrictEqual(yield* entriesOf(dirs(root).walDir), [])
+    }))
+
+  it.effect("logPrepared runs in index order inside the writer, and a batch rejected after prepare calls rejected", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const seen: Array<bigint> = []
+      let rolledBack = 0
+      const [ranges, err] = yield* withLogger(
+        root,
+        (log) =>
+          Effect.gen(function*() {
+            const ranges = yield* Effect.all(
+              Array.from({ length: 8 }, (_, i) =>
+                log.logPrepared((first) => {
+                  seen.push(first)
+                  return Result.succeed([text(`p${i}-${first}`)])
+                })),
+              { concurrency: "unbounded" }
+            )
+            const err = yield* Effect.flip(
+              log.logPrepared(() => Result.succeed([new Uint8Array(100)]), () => rolledBack++)
+            )
+            return [ranges, err] as const
+          }),
+        { maxEntryBytes: 64 }
+      )
+      assert.deepStrictEqual(seen, [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n])
+      assert.deepStrictEqual(ranges.map((r) => r.first).sort((a, b) => (a < b ? -1 : 1)), seen)
+      assert.strictEqual(err._tag, "EntryTooLarge")
+      assert.strictEqual(rolledBack, 1)
+      const refused = yield* withLogger(
+        root,
+        (log) => Effect.flip(log.logPrepared(() => Result.fail("domain says no" as const)))
+      )
+      assert.strictEqual(refused, "domain says no")
+      assert.deepStrictEqual(yield* entriesOf(dirs(root).walDir), seen.map((f, i) => `p${i}-${f}`))
     }))
 
   it.effect("indexes past 2^53 are exact, and passing 2^64 - 1 is IndexOverflow that writes nothing", () =>
