@@ -374,7 +374,9 @@ const readMapEntry = (c: Cursor, into: Record<string, string>) => {
     else if (f === 2 && wire === LEN) value = inner.string()
     else inner.skip(wire)
   }
-  into[key] = value
+  // defineProperty, not assignment: a key named "__proto__" must stay an ordinary entry (assignment would set the
+  // object's prototype and drop the key)
+  Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true })
 }
 
 const decodeUnsafe = (bytes: Uint8Array, stopAtType: boolean): DecodedHeader | string => {

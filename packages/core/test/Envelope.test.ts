@@ -179,3 +179,24 @@ describe("Envelope", () => {
     assert.strictEqual(bytes.length, 12)
   })
 })
+
+describe("Envelope metadata keys", () => {
+  it("a metadata key named __proto__ survives encode and decode as an ordinary key", () => {
+    const metadata: Record<string, string> = {}
+    Object.defineProperty(metadata, "__proto__", { value: "x", enumerable: true, writable: true, configurable: true })
+    const e = Envelope.make({
+      streamId: "s",
+      streamVersion: 1n,
+      eventType: "T",
+      schemaVersion: 1,
+      eventId: "e1",
+      timestamp: 0,
+      payload: new Uint8Array(),
+      metadata
+    })
+    const h = unwrap(Envelope.decodeHeader(Envelope.encode(e)))
+    assert.deepStrictEqual(Object.keys(h.metadata), ["__proto__"])
+    assert.strictEqual(Object.getOwnPropertyDescriptor(h.metadata, "__proto__")?.value, "x")
+    assert.strictEqual(Object.getPrototypeOf(h.metadata), Object.prototype)
+  })
+})
