@@ -32,6 +32,7 @@
  *
  * @since 0.1.0
  */
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -302,6 +303,12 @@ export class BinLogger extends Context.Service<BinLogger, {
 
 const EMPTY = new Uint8Array(0)
 
+/** Entries as LogEntries, an absent data field (nil) becoming empty bytes. */
+const withData = (
+  chunk: NonEmptyReadonlyArray<{ readonly index: bigint; readonly data: Uint8Array | undefined }>
+): NonEmptyReadonlyArray<LogEntry> =>
+  chunk.map((e): LogEntry => ({ index: e.index, data: e.data ?? EMPTY })) as unknown as NonEmptyReadonlyArray<LogEntry>
+
 const emptyConfState = Proto.emptyConfState
 
 /**
@@ -324,7 +331,9 @@ export const make = Effect.fn("BinLogger.make")(function*(
   const recovered = yield* recover({
     walDir,
     snapDir,
-    segmentSizeBytes: options.segmentSizeBytes ?? Segment.DEFAULT_SEGMENT_SIZE_BYTES
+    segmentSizeBytes: options.segmentSizeBytes ?? Segment.DEFAULT_SEGMENT_SIZE_BYTES,
+    // durable before `log` returns: let each group's write be its own sync (one thread-pool round trip)
+    dsync: syncEvery
   })
   const writer = recovered.writer
 
@@ -396,11 +405,17 @@ export const make = Effect.fn("BinLogger.make")(function*(
         follow: options.follow ? awaitAbove : undefined,
         archiveDir
       }).pipe(
-        Stream.mapArray((chunk) => {
+        Stream.mapArray((chunk): NonEmptyReadonlyArray<LogEntry> => {
           holds.set(id, chunk[chunk.length - 1]!.index)
-          return chunk.map((e) => ({ index: e.index, data: e.data ?? EMPTY })) as unknown as typeof chunk
+          // Decoded entries with a data field already are LogEntries: hand them out as they are. A new object per
+          // entry here cost time and, worse, gave V8 a fresh allocation site at the start of every large read that
+          // it sometimes pretenured, so all entries of the read went to the old generation (peak RSS 300 MB instead
+          // of 150 MB reading 1,000,000 entries in one of five runs, bench/wal.ts).
+          for (let i = 0; i < chunk.length; i++) {
+            if (chunk[i]!.data === undefined) return withData(chunk)
+          }
+          return chunk as NonEmptyReadonlyArray<LogEntry>
         }),
-        Stream.map((e) => e as unknown as LogEntry),
         Stream.catchTag(
           "WalNotFound",
           (e) =>

@@ -8,8 +8,9 @@
  * `update(prev, bytes)` continues a CRC as if `bytes` were appended to the input that produced `prev`, so the
  * running value of a WAL equals the CRC-32C of the concatenated `data` of every non-crc record since the chain
  * started. The implementation is slicing-by-16 over sixteen 256-entry tables (16 KiB): about 1.5–1.9 GB/s on
- * Node 24 / x86-64, 1.4× slicing-by-8 (JavaScript has no access to the SSE4.2 `crc32` instruction Go uses; a
- * WebAssembly slicing-by-16 measured no faster on 256-byte records because of the copy into its memory).
+ * Node 24 / x86-64, 1.4× slicing-by-8; {@link updateWords} reads the input as 32-bit words and reaches 2.1–2.3 GB/s
+ * on 256-byte records. JavaScript has no access to the SSE4.2 `crc32` instruction Go uses (several times faster);
+ * a WebAssembly slicing-by-16 measured no faster on 256-byte records because of the copy into its memory.
  *
  * @since 0.1.0
  */
@@ -82,6 +83,58 @@ export const update = (prev: number, bytes: Uint8Array, start = 0, end = bytes.l
       T7[bytes[i + 8]!]! ^ T6[bytes[i + 9]!]! ^ T5[bytes[i + 10]!]! ^ T4[bytes[i + 11]!]! ^
       T3[bytes[i + 12]!]! ^ T2[bytes[i + 13]!]! ^ T1[bytes[i + 14]!]! ^ T0[bytes[i + 15]!]!
     i += 16
+  }
+  while (i < end) crc = T0[(crc ^ bytes[i++]!) & 0xff]! ^ (crc >>> 8)
+  return ~crc >>> 0
+}
+
+/**
+ * Whether 32-bit words read through an `Int32Array` are little-endian here (they are on every platform Node runs
+ * on in practice; {@link wordView} returns undefined otherwise and callers fall back to {@link update}).
+ */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+
+/**
+ * An `Int32Array` over the same memory as `bytes`, for {@link updateWords}, or undefined when `bytes` does not start
+ * 4-byte aligned in its buffer (or the platform is big-endian). Allocates: make one per buffer, not per call.
+ *
+ * @since 0.1.0
+ * @category hashing
+ */
+export const wordView = (bytes: Uint8Array): Int32Array | undefined =>
+  LITTLE_ENDIAN && bytes.byteOffset % 4 === 0
+    ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2)
+    : undefined
+
+/**
+ * {@link update} over `bytes[start, end)`, reading the aligned middle as 32-bit words through `words`, a
+ * {@link wordView} of `bytes` (same memory, same start): 4 loads per 16 bytes instead of 16, about 1.3× faster on
+ * records of a few hundred bytes. Same result as `update(prev, bytes, start, end)`.
+ *
+ * @since 0.1.0
+ * @category hashing
+ */
+export const updateWords = (prev: number, bytes: Uint8Array, words: Int32Array, start: number, end: number): number => {
+  let crc = ~prev | 0
+  let i = start
+  // bytes up to the next word boundary
+  while ((i & 3) !== 0 && i < end) crc = T0[(crc ^ bytes[i++]!) & 0xff]! ^ (crc >>> 8)
+  // i is word-aligned here unless it reached `end` first (then there is nothing left for the word loop)
+  if ((i & 3) === 0) {
+    let w = i >>> 2
+    const wordsEnd = w + (((end - i) >> 4) << 2)
+    while (w < wordsEnd) {
+      const a = words[w]! ^ crc
+      const b = words[w + 1]!
+      const c = words[w + 2]!
+      const d = words[w + 3]!
+      crc = T15[a & 0xff]! ^ T14[(a >>> 8) & 0xff]! ^ T13[(a >>> 16) & 0xff]! ^ T12[a >>> 24]! ^
+        T11[b & 0xff]! ^ T10[(b >>> 8) & 0xff]! ^ T9[(b >>> 16) & 0xff]! ^ T8[b >>> 24]! ^
+        T7[c & 0xff]! ^ T6[(c >>> 8) & 0xff]! ^ T5[(c >>> 16) & 0xff]! ^ T4[c >>> 24]! ^
+        T3[d & 0xff]! ^ T2[(d >>> 8) & 0xff]! ^ T1[(d >>> 16) & 0xff]! ^ T0[d >>> 24]!
+      w += 4
+    }
+    i = w << 2
   }
   while (i < end) crc = T0[(crc ^ bytes[i++]!) & 0xff]! ^ (crc >>> 8)
   return ~crc >>> 0

@@ -72,7 +72,13 @@ const MAX_U64 = TWO_64 - 1n
 // loop costs an allocation per 7 bits, which made it the most expensive part of encoding an entry.
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER)
 
-const numberVarintSize = (n: number): number => {
+/**
+ * {@link varintSize} for a `number` known to be an integer in `[0, 2^53)` (no type checks: for hot loops).
+ *
+ * @since 0.1.0
+ * @category varint
+ */
+export const numberVarintSize = (n: number): number => {
   if (n < 0x80) return 1
   if (n < 0x4000) return 2
   if (n < 0x200000) return 3
@@ -90,13 +96,13 @@ const numberVarintSize = (n: number): number => {
  * @category varint
  */
 export const varintSize = (n: number | bigint): number => {
-  // negative values are written as their 64-bit two's complement (see writeVarint): always 10 bytes
-  if (n < 0) return 10
   if (typeof n === "number") {
-    if (n <= Number.MAX_SAFE_INTEGER) return numberVarintSize(n)
-  } else if (n <= MAX_SAFE_BIG) {
+    if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) return numberVarintSize(n)
+  } else if (n >= 0n && n <= MAX_SAFE_BIG) {
     return numberVarintSize(Number(n))
   }
+  // negative values are written as their 64-bit two's complement (see writeVarint): always 10 bytes
+  if (n < 0) return 10
   let v = BigInt(n)
   let size = 1
   while (v >= 0x80n) {
@@ -106,8 +112,13 @@ export const varintSize = (n: number | bigint): number => {
   return size
 }
 
-/** Writes a varint of an integer `n` in `[0, 2^53)`. */
-const writeNumberVarint = (buf: Uint8Array, pos: number, n: number): number => {
+/**
+ * {@link writeVarint} for a `number` known to be an integer in `[0, 2^53)` (no type checks: for hot loops).
+ *
+ * @since 0.1.0
+ * @category varint
+ */
+export const writeNumberVarint = (buf: Uint8Array, pos: number, n: number): number => {
   let v = n
   // above 32 bits, peel 7 bits at a time with exact float division until the rest fits the 32-bit path
   while (v > 0xffffffff) {
@@ -359,12 +370,12 @@ export const decodeEntry = (buf: Uint8Array, start = 0, end = buf.length): Entry
 
 /**
  * Size in bytes of the encoded `raftpb.Entry` header (everything before the payload bytes), given the payload
- * length (or -1 for an absent data field).
+ * length (or -1 for an absent data field). `index` may be a `number` below 2^53 (no bigint per entry in batches).
  *
  * @since 0.1.0
  * @category encoding
  */
-export const entryHeaderSize = (type: number, term: bigint, index: bigint, dataLength: number): number =>
+export const entryHeaderSize = (type: number, term: bigint, index: bigint | number, dataLength: number): number =>
   1 + varintSize(type) + 1 + varintSize(term) + 1 + varintSize(index) +
   (dataLength < 0 ? 0 : 1 + varintSize(dataLength))
 
@@ -380,7 +391,7 @@ export const writeEntryHeader = (
   pos: number,
   type: number,
   term: bigint,
-  index: bigint,
+  index: bigint | number,
   dataLength: number
 ): number => {
   buf[pos++] = 0x08

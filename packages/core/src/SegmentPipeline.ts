@@ -47,7 +47,14 @@ export interface SegmentPipeline {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (dir: string, sizeBytes: number): Effect.Effect<SegmentPipeline, never, Scope.Scope> =>
+export const make = (
+  dir: string,
+  sizeBytes: number,
+  options: {
+    /** Extra `open` flags for the prepared files (the writer's `O_DSYNC`). */
+    readonly flags?: number | undefined
+  } = {}
+): Effect.Effect<SegmentPipeline, never, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     let count = 0
@@ -61,7 +68,11 @@ export const make = (dir: string, sizeBytes: number): Effect.Effect<SegmentPipel
       pending = deferred
       const work = Effect.gen(function*() {
         yield* Fsx.unlink(path)
-        const fd = yield* Fsx.open(path, NFS.constants.O_RDWR | NFS.constants.O_CREAT | NFS.constants.O_EXCL, 0o600)
+        const fd = yield* Fsx.open(
+          path,
+          NFS.constants.O_RDWR | NFS.constants.O_CREAT | NFS.constants.O_EXCL | (options.flags ?? 0),
+          0o600
+        )
         yield* Fsx.ftruncate(fd, path, sizeBytes)
         return { path, fd }
       })

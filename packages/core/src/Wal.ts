@@ -65,6 +65,13 @@ export interface WriterOptions {
   readonly lock?: boolean | undefined
   /** Cut threshold in bytes (default {@link Segment.DEFAULT_SEGMENT_SIZE_BYTES}). */
   readonly segmentSizeBytes?: number | undefined
+  /**
+   * Open segment files with `O_DSYNC` (default false): every write is durable when it returns, so
+   * `save(…, sync = true)` makes one system call (one thread-pool round trip) instead of a write and an fdatasync;
+   * the durability is the same (synchronized I/O data integrity completion, what fdatasync gives). Meant for
+   * writers that sync every save (`syncInterval` 0); with it, saves without `sync` are durable too.
+   */
+  readonly dsync?: boolean | undefined
   /** Metadata stored in every segment's metadata record; undefined = no data field (go-binlogger). */
   readonly metadata?: Uint8Array | undefined
 }
@@ -154,6 +161,17 @@ export interface WalWriter {
     sync: boolean,
     commit?: bigint | undefined
   ) => Effect.Effect<void, WalIoError>
+  /**
+   * {@link save} for entries with consecutive indexes from `first`: the payloads of `batches`, in order. No
+   * `{index, data}` object and no bigint per entry (the encoder takes `number` indexes below 2^53): the group
+   * committer's path, 0.83 → 0.63 µs of CPU per entry for batches of 1,000 × 256 B (bench/wal.ts).
+   */
+  readonly saveBatches: (
+    first: bigint,
+    batches: ReadonlyArray<ReadonlyArray<Uint8Array>>,
+    sync: boolean,
+    commit?: bigint | undefined
+  ) => Effect.Effect<void, WalIoError>
   /** Appends a WAL snapshot record and fdatasyncs (etcd's `SaveSnapshot`). */
   readonly saveSnapshot: (snapshot: Proto.WalSnapshotValue) => Effect.Effect<void, WalIoError>
   /** fdatasyncs the last segment. */
@@ -179,6 +197,7 @@ const makeWriter = (
   dir: string,
   segmentSizeBytes: number,
   metadata: Uint8Array | undefined,
+  dsync: boolean,
   initial: {
     readonly segments: ReadonlyArray<Segment.SegmentName>
     readonly tail: Tail
@@ -188,7 +207,9 @@ const makeWriter = (
   }
 ): Effect.Effect<WalWriter, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const pipeline = yield* SegmentPipeline.make(dir, Segment.preallocationBytes(segmentSizeBytes))
+    const pipeline = yield* SegmentPipeline.make(dir, Segment.preallocationBytes(segmentSizeBytes), {
+      flags: dsync ? NFS.constants.O_DSYNC : 0
+    })
     let segments = [...initial.segments]
     let tail = initial.tail
     let lastIndex = initial.lastIndex
@@ -251,7 +272,9 @@ const makeWriter = (
     const afterSave = (sync: boolean) =>
       Effect.gen(function*() {
         if (tail.model.position < segmentSizeBytes) {
-          if (sync) yield* syncTail
+          // with O_DSYNC the write was durable when it returned: only the page-writer model needs its flush
+          if (sync && dsync) tail.model.flush()
+          else if (sync) yield* syncTail
           return
         }
         yield* cut
@@ -271,6 +294,36 @@ const makeWriter = (
         }
         yield* writeEncoded
         if (entries.length > 0) lastIndex = entries[entries.length - 1]!.index
+        yield* afterSave(sync)
+      })
+
+    const saveBatches = (
+      first: bigint,
+      batches: ReadonlyArray<ReadonlyArray<Uint8Array>>,
+      sync: boolean,
+      commit?: bigint
+    ) =>
+      Effect.gen(function*() {
+        let count = 0
+        for (const b of batches) count += b.length
+        if (count === 0 && commit === undefined) return
+        if (commit !== undefined) {
+          state = { term: 0n, vote: 0n, commit }
+          encodeRecord(RecordType.state, Proto.encodeHardState(state))
+        }
+        const last = first + BigInt(count) - 1n
+        // below 2^53 the index runs as a number; above, as a bigint (same bytes either way)
+        let index: number | bigint = last <= MAX_SAFE_INDEX ? Number(first) : first
+        for (const b of batches) {
+          for (let i = 0; i < b.length; i++) {
+            const before = encoder.size
+            encoder.entry(0, 0n, index, b[i])
+            frames.push(encoder.size - before)
+            index = typeof index === "number" ? index + 1 : index + 1n
+          }
+        }
+        yield* writeEncoded
+        if (count > 0) lastIndex = last
         yield* afterSave(sync)
       })
 
@@ -301,12 +354,15 @@ const makeWriter = (
       segments: () => segments,
       tailOffset: () => tail.offset,
       save,
+      saveBatches,
       saveSnapshot,
       sync: syncTail,
       releasable,
       forget
     }
   })
+
+const MAX_SAFE_INDEX = BigInt(Number.MAX_SAFE_INTEGER)
 
 const isEmptyHardState = (h: Proto.HardStateValue): boolean => h.term === 0n && h.vote === 0n && h.commit === 0n
 
@@ -332,7 +388,12 @@ export const create = (
     const path = `${dir}/${first.name}`
     const tmp = `${path}.tmp`
     yield* Fsx.unlink(tmp)
-    const fd = yield* Fsx.open(tmp, NFS.constants.O_RDWR | NFS.constants.O_CREAT | NFS.constants.O_TRUNC, 0o600)
+    const dsync = options.dsync === true
+    const fd = yield* Fsx.open(
+      tmp,
+      NFS.constants.O_RDWR | NFS.constants.O_CREAT | NFS.constants.O_TRUNC | (dsync ? NFS.constants.O_DSYNC : 0),
+      0o600
+    )
     const encoder = new FrameEncoder(0)
     encoder.crcRecord()
     encoder.record(RecordType.metadata, options.metadata)
@@ -351,7 +412,7 @@ export const create = (
     const model = new PageWriterModel(0)
     model.write(header.length)
     model.flush()
-    return yield* makeWriter(dir, segmentSizeBytes, options.metadata, {
+    return yield* makeWriter(dir, segmentSizeBytes, options.metadata, dsync, {
       segments: [first],
       tail: { fd, path, segment: first, offset: header.length, model },
       crc,
@@ -422,7 +483,8 @@ const openLocked = (
       hardState = m.hardStateBefore
     }
     const path = `${dir}/${t.segment.name}`
-    const fd = yield* Fsx.open(path, NFS.constants.O_RDWR, 0o600)
+    const dsync = options.dsync === true
+    const fd = yield* Fsx.open(path, NFS.constants.O_RDWR | (dsync ? NFS.constants.O_DSYNC : 0), 0o600)
     yield* Effect.onError(
       Effect.gen(function*() {
         // etcd's ZeroToEnd: cut after the last valid record, then re-extend to the old size with zeros
@@ -434,7 +496,7 @@ const openLocked = (
     )
     const listing = yield* Segment.list(dir)
     const model = new PageWriterModel(t.offset)
-    const writer = yield* makeWriter(dir, segmentSizeBytes, read.metadata, {
+    const writer = yield* makeWriter(dir, segmentSizeBytes, read.metadata, dsync, {
       segments: listing.segments.filter((s) => s.seq <= t.segment.seq),
       tail: { fd, path, segment: t.segment, offset: t.offset, model },
       crc: t.crc,

@@ -111,7 +111,10 @@ export const make = (
 
     const writeGroup = (group: ReadonlyArray<Extract<Command, { _tag: "Append" }>>) =>
       Effect.gen(function*() {
-        const entries: Array<{ index: bigint; data: Uint8Array }> = []
+        // the accepted batches as they are (no object or bigint per entry: see WalWriter.saveBatches)
+        const batches: Array<ReadonlyArray<Uint8Array>> = []
+        let count = 0
+        const first = written + 1n
         const ranges: Array<IndexRange | undefined> = []
         let next = written
         let bytes = 0
@@ -152,17 +155,19 @@ export const make = (
             ranges.push(undefined)
             continue
           }
-          const first = next + 1n
-          for (const data of batch) entries.push({ index: ++next, data })
+          const batchFirst = next + 1n
+          batches.push(batch)
+          count += batch.length
+          next += BigInt(batch.length)
           bytes += batchBytes
-          ranges.push({ first, last: next })
+          ranges.push({ first: batchFirst, last: next })
         }
         if (stopped) {
           for (const cmd of group) Deferred.doneUnsafe(cmd.done, Effect.fail(stopped))
           return
         }
-        if (entries.length === 0) return
-        const exit = yield* writer.save(entries, syncEvery, next).pipe(
+        if (count === 0) return
+        const exit = yield* writer.saveBatches(first, batches, syncEvery, next).pipe(
           Effect.trackDuration(Metrics.commitLatency),
           Effect.uninterruptible,
           Effect.exit
@@ -179,9 +184,9 @@ export const make = (
           const r = ranges[i]
           if (r) Deferred.doneUnsafe(cmd.done, Effect.succeed(r))
         })
-        yield* Metric.update(Metrics.entriesAppended, entries.length)
+        yield* Metric.update(Metrics.entriesAppended, count)
         yield* Metric.update(Metrics.bytesAppended, bytes)
-        yield* Metric.update(Metrics.groupSize, entries.length)
+        yield* Metric.update(Metrics.groupSize, count)
         yield* Metric.update(Metrics.durableIndex, next)
         const live = writer.segments().length
         if (live !== segmentsSeen) {

@@ -17,6 +17,8 @@ export interface RecoverOptions {
   readonly walDir: string
   readonly snapDir: string
   readonly segmentSizeBytes: number
+  /** Open the segments with O_DSYNC (see `Wal.WriterOptions.dsync`). */
+  readonly dsync: boolean
 }
 
 export interface Recovered {
@@ -41,12 +43,12 @@ export const recover = (
   options: RecoverOptions
 ): Effect.Effect<Recovered, RecoveryFailed | WalLocked | WalIoError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { segmentSizeBytes, snapDir, walDir } = options
+    const { dsync, segmentSizeBytes, snapDir, walDir } = options
     yield* Fsx.mkdirp(walDir, 0o700)
     yield* Fsx.mkdirp(snapDir, 0o700)
     yield* FileLock.acquire(walDir)
     if (!(yield* Segment.exists(walDir))) {
-      const writer = yield* Wal.create(walDir, { segmentSizeBytes, lock: false }).pipe(
+      const writer = yield* Wal.create(walDir, { segmentSizeBytes, lock: false, dsync }).pipe(
         Effect.catchTag("WalExists", (e) => Effect.die(e))
       )
       yield* Effect.logInfo(`binlog: created a new WAL in ${walDir}`)
@@ -78,7 +80,8 @@ export const recover = (
         Wal.openForWrite(walDir, { index: c.index, term: c.term }, {
           segmentSizeBytes,
           lock: false,
-          dropUncommitted: true
+          dropUncommitted: true,
+          dsync
         })
       )
       if (attempt._tag === "Success") {
