@@ -76,8 +76,13 @@ export const make = (
         yield* Fsx.ftruncate(fd, path, sizeBytes)
         return { path, fd }
       })
+      // uninterruptible: closing the scope while a file is being prepared must still complete the Deferred (the
+      // finalizer below waits for it to close and delete the file; an interrupted preparation would hang it)
       pendingFiber = yield* Effect.forkIn(
-        Effect.flatMap(Effect.exit(work), (exit) => Deferred.done(deferred, exit)).pipe(Effect.asVoid),
+        Effect.flatMap(Effect.exit(work), (exit) => Deferred.done(deferred, exit)).pipe(
+          Effect.asVoid,
+          Effect.uninterruptible
+        ),
         scope
       )
     })

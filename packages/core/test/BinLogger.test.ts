@@ -616,3 +616,19 @@ describe("BinLogger: archive", () => {
       assert.isFalse((yield* Segment.list(walDir)).segments.some((s) => s.index === 0n))
     }))
 })
+
+describe("Wal: closing right after a cut", () => {
+  it.live("closing the scope while the next segment is being preallocated never hangs and leaves no .tmp file", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      for (let round = 0; round < 30; round++) {
+        const walDir = Path.join(root, `wal-${round}`)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const w = yield* Wal.create(walDir, { segmentSizeBytes: 256 })
+          // each save of this size cuts, so the pipeline is preparing the next file when the scope closes
+          yield* w.save([{ index: 1n, data: new Uint8Array(300) }], true)
+        })).pipe(Effect.timeout("10 seconds"))
+        assert.deepStrictEqual(NFS.readdirSync(walDir).filter((n) => n.endsWith(".tmp")), [])
+      }
+    }))
+})
