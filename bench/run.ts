@@ -32,7 +32,8 @@ const MODULES: ReadonlyArray<{ readonly name: string; readonly file: string; rea
   { name: "wal", file: "wal.ts", optional: false },
   { name: "codec", file: "codec.ts", optional: false },
   { name: "eventstore", file: "eventstore.ts", optional: true },
-  { name: "projections", file: "projections.ts", optional: true }
+  { name: "projections", file: "projections.ts", optional: true },
+  { name: "operations", file: "operations.ts", optional: true }
 ]
 
 const argv = process.argv.slice(2)

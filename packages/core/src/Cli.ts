@@ -17,8 +17,12 @@
  * - `binlog dump --wal D [--format json|table] [--data]`: every frame with its length word, type, CRC, CRC check,
  *   sizes and decoded entry index / snapshot / HardState; exit 1 if a frame is bad.
  * - `binlog repair --wal D`: etcd's repair of a torn tail (`Repair.repair`), with the writer lock.
- * - `binlog stat --wal D [--snap S] [--format text|json]`: segments, indexes, snapshots, sizes, and which segments
- *   the latest snapshot keeps (`Retention.plan`).
+ * - `binlog stat --wal D [--snap S] [--format text|json] [--sqlite FILE]`: segments, indexes, snapshots, sizes,
+ *   and what keeps each segment (`Retention.plan`): the latest snapshot, and with `--sqlite` the retention holds the
+ *   projections checkpointed in that @binlog/projections SQLite sink place while they run.
+ * - `binlog projections list|status [NAME]|parked [NAME] --sqlite FILE [--format text|json]`: the checkpoint,
+ *   state (active/previous/building/halted) and dead-letter tables of a @binlog/projections SQLite sink, read by
+ *   their documented names (rebuild, cutover and replays need the handlers: `ProjectionsCli` in your binary).
  *
  * Errors: bad arguments and failures print ONE line on stderr (`binlog <command>: <message>`, typed errors named
  * by their tag) and exit 2 (usage) or 1 (anything else); an interrupt (SIGINT/SIGTERM) exits 130 after closing the
@@ -31,7 +35,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
-import { CliOutput, Command, Flag } from "effect/cli"
+import { Argument, CliOutput, Command, Flag } from "effect/cli"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -46,7 +50,7 @@ import { dump } from "./internal/cli/dump.ts"
 import { describe, UsageError } from "./internal/cli/errors.ts"
 import { follow } from "./internal/cli/follow.ts"
 import { base64, errLine, out, withProgress } from "./internal/cli/output.ts"
-import { stat, verify } from "./internal/cli/report.ts"
+import { projectionsList, projectionsParked, stat, verify } from "./internal/cli/report.ts"
 import * as View from "./internal/cli/view.ts"
 import * as Reader from "./Reader.ts"
 import type * as RecordCodec from "./RecordCodec.ts"
@@ -317,18 +321,56 @@ const repairCommand = Command.make(
   )
 )
 
+const sqliteFlag = Flag.String("sqlite").pipe(
+  Flag.withMetavar("FILE"),
+  Flag.withDescription("SQLite database of a @binlog/projections sink (its checkpoint, parked, halted tables)")
+)
+
 const statCommand = Command.make(
   "stat",
   {
     wal: walFlag,
     snap: snapFlag,
-    format: reportFormat
+    format: reportFormat,
+    sqlite: sqliteFlag.pipe(
+      Flag.withDescription("also show the retention holds of the projections checkpointed in this SQLite sink"),
+      Flag.optional
+    )
   },
   Effect.fn("binlog.stat")(function*(c) {
-    yield* stat(c.wal, c.snap, c.format)
+    yield* stat(c.wal, c.snap, c.format, c.sqlite)
   })
 ).pipe(
   Command.withDescription("Segments, indexes, snapshots, sizes, and what keeps each segment from a purge")
+)
+
+const projectionName = Argument.String("name").pipe(
+  Argument.withDescription("projection name (default: all)"),
+  Argument.optional
+)
+
+const projectionsCommand = Command.make("projections").pipe(
+  Command.withDescription(
+    "Read a @binlog/projections SQLite sink: checkpoints, states, parked entries (rebuilds, cutover and replays " +
+      "need your handlers: mount ProjectionsCli.command in your own binary)"
+  ),
+  Command.withSubcommands([
+    Command.make(
+      "list",
+      { sqlite: sqliteFlag, format: reportFormat },
+      (c) => projectionsList(c.sqlite, Option.none(), c.format)
+    ).pipe(Command.withDescription("Every projection version: position, state, parked entries")),
+    Command.make(
+      "status",
+      { name: projectionName, sqlite: sqliteFlag, format: reportFormat },
+      (c) => projectionsList(c.sqlite, c.name, c.format)
+    ).pipe(Command.withDescription("The versions (and lanes) of one projection")),
+    Command.make(
+      "parked",
+      { name: projectionName, sqlite: sqliteFlag, format: reportFormat },
+      (c) => projectionsParked(c.sqlite, c.name, c.format)
+    ).pipe(Command.withDescription("Entries parked by poison policies (the dead-letter table)"))
+  ])
 )
 
 /**
@@ -339,10 +381,18 @@ const statCommand = Command.make(
  */
 export const command = Command.make("binlog").pipe(
   Command.withDescription("Inspect, append to and repair a binlog / etcd WAL directory"),
-  Command.withSubcommands([appendCommand, readCommand, verifyCommand, dumpCommand, repairCommand, statCommand])
+  Command.withSubcommands([
+    appendCommand,
+    readCommand,
+    verifyCommand,
+    dumpCommand,
+    repairCommand,
+    statCommand,
+    projectionsCommand
+  ])
 )
 
-const COMMANDS: ReadonlySet<string> = new Set(["append", "read", "verify", "dump", "repair", "stat"])
+const COMMANDS: ReadonlySet<string> = new Set(["append", "read", "verify", "dump", "repair", "stat", "projections"])
 
 /** Parse errors: one line on stderr; help and version: stdout. */
 const presenter: CliOutput.Presenter = {

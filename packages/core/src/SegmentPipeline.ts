@@ -2,9 +2,9 @@
  * The segment pipeline: keeps the next segment file preallocated while a WAL is open for writing, as etcd's
  * `filePipeline` does, so a cut only writes a header and renames.
  *
- * Files are named `0.tmp` and `1.tmp` alternately inside the WAL directory and sized to the segment size with
- * `ftruncate` (a sparse zero tail: the bytes etcd's own fallback to `fallocate` gives; Node exposes no
- * `fallocate`). Readers ignore `*.tmp`. A file left behind by a crash is removed and recreated on the next start;
+ * Files are named `0.tmp` and `1.tmp` alternately inside the WAL directory and preallocated to the segment size with
+ * real blocks (`fallocate`, as etcd does; Node exposes no fallocate(2), so util-linux's command runs in the
+ * background), or, where that is unavailable, extended with `ftruncate` (a sparse zero tail: etcd's own fallback). Readers ignore `*.tmp`. A file left behind by a crash is removed and recreated on the next start;
  * the pending file is deleted when the scope closes.
  *
  * @since 0.1.0
@@ -73,7 +73,7 @@ export const make = (
           NFS.constants.O_RDWR | NFS.constants.O_CREAT | NFS.constants.O_EXCL | (options.flags ?? 0),
           0o600
         )
-        yield* Fsx.ftruncate(fd, path, sizeBytes)
+        yield* Fsx.preallocate(fd, path, sizeBytes)
         return { path, fd }
       })
       // uninterruptible: closing the scope while a file is being prepared must still complete the Deferred (the

@@ -401,7 +401,7 @@ export const create = (
     const crc = encoder.crc
     const header = encoder.take()
     const setup = Effect.gen(function*() {
-      yield* Fsx.ftruncate(fd, tmp, Segment.preallocationBytes(segmentSizeBytes))
+      yield* Fsx.preallocate(fd, tmp, Segment.preallocationBytes(segmentSizeBytes))
       yield* Fsx.writeAll(fd, tmp, header, 0)
       yield* Fsx.fdatasync(fd, tmp)
       yield* Fsx.rename(tmp, path)

@@ -13,23 +13,28 @@
  * checkpoint (re-delivered entries at or below it are dropped). If its checkpoint is below the log's first
  * retained index (segments purged before this projection ever ran), it stops with `CheckpointGap`.
  *
+ * Lanes (`Lanes.withLanes`): each lane is a cursor of its own (its fiber, checkpoint and retention hold), reading
+ * the log and applying only its streams; lanes run in parallel. A projection halted by its poison policy keeps its
+ * hold; `resume` starts its fiber again.
+ *
  * A cursor runner never releases snapshots: pair it with a `SnapshotRunner` (or another lease holder) for purge,
  * or use purge holds only.
  *
  * @since 0.1.0
  */
 import * as BinLogger from "@binlog/core/BinLogger"
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import * as Engine from "./internal/engine.ts"
-import type { CheckpointAhead, DuplicateProjection, ProjectionFailed, SinkError } from "./ProjectionError.ts"
-import { CheckpointGap } from "./ProjectionError.ts"
+import * as Cursor from "./internal/cursor.ts"
+import type {
+  CheckpointAhead,
+  DuplicateProjection,
+  LanesRescaleRefused,
+  ProjectionFailed,
+  SinkError
+} from "./ProjectionError.ts"
 import type * as Runner from "./Runner.ts"
 
 /**
@@ -57,7 +62,13 @@ export class CursorRunner extends Context.Service<CursorRunner, Service>()("@bin
  * @since 0.1.0
  * @category errors
  */
-export type StartError = DuplicateProjection | ProjectionFailed | SinkError | CheckpointAhead
+export type StartError =
+  | DuplicateProjection
+  | ProjectionFailed
+  | SinkError
+  | CheckpointAhead
+  | LanesRescaleRefused
+  | BinLogger.ReadError
 
 /**
  * The name of a projection's retention hold.
@@ -77,70 +88,7 @@ export const holdName = (projection: string, version: number): string => `projec
 export const make = Effect.fn("CursorRunner.make")(function*<E, R>(
   options: Runner.Options<E, R>
 ): Effect.fn.Return<Service, StartError, R | BinLogger.BinLogger | Scope.Scope> {
-  const log = yield* BinLogger.BinLogger
-  const engine = yield* Engine.make(options, log)
-  const holds: Array<readonly [string, BinLogger.RetentionHold]> = []
-
-  const run = (slot: Engine.Slot<E, R>, hold: BinLogger.RetentionHold) =>
-    Effect.gen(function*() {
-      const retry = Engine.retrier(engine.retry)
-      while (slot.stopped === undefined) {
-        const from = slot.position + 1n
-        const exit = yield* Effect.exit(
-          log.read(from, { follow: true }).pipe(
-            Stream.bufferArray({ capacity: Engine.READ_AHEAD_CHUNKS }),
-            Stream.runForEachArray((chunk) =>
-              Effect.gen(function*() {
-                yield* engine.refreshLag(slot)
-                for (const batch of Engine.splitBatches(chunk, engine.batchSize)) {
-                  yield* engine.applyBatch(slot, batch, { onCommit: (position) => hold.set(position + 1n) })
-                  engine.recordSuccess(slot)
-                  retry.reset()
-                }
-              })
-            ),
-            Effect.withSpan("CursorRunner.follow", {
-              attributes: { projection: slot.name, version: slot.version, from: from.toString() }
-            })
-          )
-        )
-        // a live read only ends by failing
-        if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return
-        const error = Cause.findErrorOption(exit.cause)
-        if (
-          Option.isSome(error) && error.value._tag === "IndexUnavailable" &&
-          slot.position + 1n < BigInt(error.value.firstIndex)
-        ) {
-          const gap = new CheckpointGap({
-            projection: slot.name,
-            version: slot.version,
-            checkpoint: slot.position.toString(),
-            reason: `the log starts at index ${error.value.firstIndex}`
-          })
-          yield* engine.stop(slot, gap.message)
-          return
-        }
-        yield* engine.recordFailure(slot, exit.cause)
-        const again = yield* retry.wait(exit.cause)
-        if (!again) yield* engine.stop(slot, `retry schedule ended; last error: ${slot.lastError}`)
-      }
-    }).pipe(
-      Effect.tapCause((cause) =>
-        Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError(`cursor runner ${slot.name} died`, cause)
-      )
-    )
-
-  for (const slot of engine.slots) {
-    const name = holdName(slot.name, slot.version)
-    const hold = yield* log.retain(name, slot.position + 1n)
-    holds.push([name, hold])
-    yield* Effect.forkScoped(run(slot, hold))
-  }
-
-  return {
-    ...engine.runner,
-    holds: Effect.forEach(holds, ([name, hold]) => Effect.map(hold.index, (index) => [name, index] as const))
-  }
+  return yield* Cursor.start(options, { holdName: (slot) => holdName(slot.name, slot.version) })
 })
 
 /**

@@ -17,7 +17,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Semaphore from "effect/Semaphore"
-import type * as Sink from "./Sink.ts"
+import * as Sink from "./Sink.ts"
 
 /**
  * The client of the memory sink.
@@ -55,6 +55,16 @@ interface Overlay {
 }
 
 const checkpointId = (key: Sink.CheckpointKey) => `${key.projection}\u0000${key.version}`
+
+// the sink's own state lives in internal tables (hidden from `dump`), so it shares the transactions' overlays
+const INTERNAL = "\u0000"
+const PARKED = `${INTERNAL}parked`
+const HALTED = `${INTERNAL}halted`
+const ACTIVE = `${INTERNAL}active`
+const CHECKPOINTS = `${INTERNAL}checkpoint-keys`
+/** Index as a fixed-width key, so rows sort by index. */
+const indexKey = (key: Sink.CheckpointKey, index: bigint) =>
+  `${checkpointId(key)}\u0000${index.toString().padStart(20, "0")}`
 
 const byKey = <A>(a: readonly [string, A], b: readonly [string, A]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
 
@@ -128,6 +138,7 @@ export const make = <Tables extends Record<string, unknown> = Record<string, unk
         const names = new Set([...tables.keys(), ...(Option.isSome(o) ? o.value.tables.keys() : [])])
         const out: Record<string, Record<string, unknown>> = {}
         for (const name of [...names].sort()) {
+          if (name.startsWith(INTERNAL)) continue
           const rows = rowsOf(o, name)
           if (rows.length > 0) out[name] = Object.fromEntries(rows)
         }
@@ -164,14 +175,59 @@ export const make = <Tables extends Record<string, unknown> = Record<string, unk
       Effect.map(current, (o) => {
         if (Option.isSome(o)) o.value.checkpoints.set(checkpointId(key), checkpoint)
         else checkpoints.set(checkpointId(key), checkpoint)
+        writeSlot(o, CHECKPOINTS, checkpointId(key), { ...key, updatedAtMs: Date.now() })
       })
+
+    const state: Sink.SinkState = {
+      park: (key, entry) => Effect.map(current, (o) => writeSlot(o, PARKED, indexKey(key, entry.index), entry)),
+      parked: (key) =>
+        Effect.map(current, (o) => {
+          const prefix = `${checkpointId(key)}\u0000`
+          return rowsOf(o, PARKED).filter(([k]) => k.startsWith(prefix)).map(([, v]) => v as Sink.ParkedEntry)
+        }),
+      unpark: (key, index) => Effect.map(current, (o) => writeSlot(o, PARKED, indexKey(key, index), undefined)),
+      readHalted: (key) =>
+        Effect.map(current, (o) => Option.fromUndefinedOr(readSlot(o, HALTED, checkpointId(key)) as Sink.Halted)),
+      writeHalted: (key, halted) =>
+        Effect.map(current, (o) => writeSlot(o, HALTED, checkpointId(key), Option.getOrUndefined(halted))),
+      readActive: (projection) =>
+        Effect.map(current, (o) => Option.fromUndefinedOr(readSlot(o, ACTIVE, projection) as Sink.ActiveVersion)),
+      writeActive: (active) => Effect.map(current, (o) => writeSlot(o, ACTIVE, active.projection, active)),
+      checkpoints: Effect.flatMap(current, (o) =>
+        Effect.forEach(rowsOf(o, CHECKPOINTS), ([, v]) => {
+          const row = v as Sink.CheckpointKey & { readonly updatedAtMs: number }
+          return Effect.map(readCheckpoint(row), (c): Sink.CheckpointRow => ({
+            projection: row.projection,
+            version: row.version,
+            position: c.position,
+            timestamp: c.timestamp,
+            updatedAtMs: row.updatedAtMs
+          }))
+        })),
+      forget: (key) =>
+        Effect.map(current, (o) => {
+          const prefix = `${checkpointId(key)}\u0000`
+          for (const [k] of rowsOf(o, PARKED)) if (k.startsWith(prefix)) writeSlot(o, PARKED, k, undefined)
+          writeSlot(o, HALTED, checkpointId(key), undefined)
+          writeSlot(o, CHECKPOINTS, checkpointId(key), undefined)
+          if (Option.isSome(o)) o.value.checkpoints.set(checkpointId(key), Sink.emptyCheckpoint)
+          else checkpoints.delete(checkpointId(key))
+        })
+    }
 
     return {
       kind: "memory",
       client: store,
       transaction,
-      register: readCheckpoint,
+      register: (key) =>
+        Effect.flatMap(current, (o) => {
+          if (readSlot(o, CHECKPOINTS, checkpointId(key)) === undefined) {
+            writeSlot(o, CHECKPOINTS, checkpointId(key), { ...key, updatedAtMs: Date.now() })
+          }
+          return readCheckpoint(key)
+        }),
       readCheckpoint,
-      writeCheckpoint
+      writeCheckpoint,
+      ...state
     }
   })

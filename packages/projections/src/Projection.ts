@@ -30,6 +30,7 @@ import { dual, identity } from "effect/Function"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
 import * as Result from "effect/Result"
+import type * as Poison from "./Poison.ts"
 import type * as Sink from "./Sink.ts"
 
 /**
@@ -66,9 +67,23 @@ export type Skip = typeof skip
  */
 export interface Batch<E, R> {
   /** The Effect applying `entry`, given what `prepare` made of it (never called for skipped entries). */
-  readonly apply: (entry: BinLogger.LogEntry, prepared: unknown) => Effect.Effect<void, E, R>
+  readonly apply: (entry: BinLogger.LogEntry, prepared: unknown, info?: ApplyInfo) => Effect.Effect<void, E, R>
   /** Runs after the last entry of the transaction, before the checkpoint is written. */
   readonly end: Effect.Effect<void, E, R>
+}
+
+/**
+ * What the runner tells a handler about the delivery of an entry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ApplyInfo {
+  /**
+   * `false` while a rebuild replays entries the serving version already applied (at or below its checkpoint):
+   * handlers that send mail or call other services should skip those effects then. `true` otherwise.
+   */
+  readonly sideEffects: boolean
 }
 
 /**
@@ -96,6 +111,11 @@ export interface Projection<in Client, out E = never, out R = never> extends Pip
   readonly timestampOf: (entry: BinLogger.LogEntry) => number | undefined
   /** The entry's event type, for error reports (called on failures only). */
   readonly eventTypeOf: (entry: BinLogger.LogEntry) => string | undefined
+  /**
+   * The entry's stream id (envelopes: the header's), for lanes, per-stream ordering of parked entries and the
+   * dead-letter table; `undefined` if the entry has none (lane 0).
+   */
+  readonly streamOf: (entry: BinLogger.LogEntry) => string | undefined
 }
 
 /**
@@ -108,6 +128,10 @@ export interface Bound<out E = never, out R = never> {
   /** The projection (its client type is erased: `bind` checked it against the sink's). */
   readonly projection: Projection<never, E, R>
   readonly sink: Sink.Sink<unknown>
+  /** What to do with an entry the projection fails on (`Poison`); default: retry the range on the runner's schedule. */
+  readonly poison?: Poison.Policy | undefined
+  /** Lanes the projection runs in (`Lanes`); default 1. */
+  readonly lanes?: number | undefined
 }
 
 /**
@@ -132,6 +156,8 @@ export interface EntryContext<Client, B = void> {
   readonly index: bigint
   /** The value `batch.begin()` made for this transaction (`undefined` without batch hooks). */
   readonly batch: B
+  /** See {@link ApplyInfo.sideEffects}: `false` while a rebuild replays what the serving version already saw. */
+  readonly sideEffects: boolean
 }
 
 /**
@@ -222,6 +248,8 @@ export const fromParts = <Client, E, R>(parts: {
   readonly begin: (client: Client) => Batch<E, R>
   readonly timestampOf?: ((entry: BinLogger.LogEntry) => number | undefined) | undefined
   readonly eventTypeOf?: ((entry: BinLogger.LogEntry) => string | undefined) | undefined
+  /** Default: the envelope header's stream id, if the entry is an envelope. */
+  readonly streamOf?: ((entry: BinLogger.LogEntry) => string | undefined) | undefined
 }): Projection<Client, E, R> => {
   if (parts.name.length === 0) throw new RangeError("Projection: the name is empty")
   if (!Number.isSafeInteger(parts.version) || parts.version < 0) {
@@ -235,12 +263,18 @@ export const fromParts = <Client, E, R>(parts: {
   self.begin = parts.begin
   self.timestampOf = parts.timestampOf ?? (() => undefined)
   self.eventTypeOf = parts.eventTypeOf ?? (() => undefined)
+  self.streamOf = parts.streamOf ?? envelopeStream
   return self
 }
 
 const envelopeTimestamp = (entry: BinLogger.LogEntry): number | undefined => {
   const h = Envelope.decodeHeader(entry.data)
   return Result.isSuccess(h) && h.success.timestamp > 0 ? h.success.timestamp : undefined
+}
+
+const envelopeStream = (entry: BinLogger.LogEntry): string | undefined => {
+  const h = Envelope.decodeHeader(entry.data)
+  return Result.isSuccess(h) ? h.success.streamId : undefined
 }
 
 const envelopeType = (entry: BinLogger.LogEntry): string | undefined => {
@@ -358,10 +392,11 @@ export const make = <Client>() =>
     prepare,
     begin: (client) => {
       const { batch, end } = endHooks(options.batch, client)
-      const apply = (entry: BinLogger.LogEntry, prepared: unknown): Effect.Effect<void, Err, Req> => {
+      const apply = (entry: BinLogger.LogEntry, prepared: unknown, info?: ApplyInfo): Effect.Effect<void, Err, Req> => {
         if (prepared instanceof Undecodable) return Effect.fail(prepared.error)
         const { data, header, route } = prepared as Decoded
-        return route.handler(data, { client, index: entry.index, envelope: header, batch })
+        const sideEffects = info?.sideEffects ?? true
+        return route.handler(data, { client, index: entry.index, envelope: header, batch, sideEffects })
       }
       return { apply, end }
     }
@@ -385,16 +420,20 @@ export const raw = <Client>() =>
   readonly batch?: BatchHooks<Client, B, BE, BR> | undefined
   /** The entry's timestamp (ms since the epoch), if the entries carry one. */
   readonly timestamp?: ((entry: BinLogger.LogEntry) => number | undefined) | undefined
+  /** The entry's stream id (lanes, per-stream ordering), if the entries have one. */
+  readonly stream?: ((entry: BinLogger.LogEntry) => string | undefined) | undefined
 }): Projection<Client, E | SE | BE, R | SR | BR> =>
   fromParts<Client, E | SE | BE, R | SR | BR>({
     name: options.name,
     version: options.version,
     setup: options.setup,
     timestampOf: options.timestamp,
+    streamOf: options.stream ?? (() => undefined),
     prepare: options.filter === undefined ? identity : (entry) => (options.filter!(entry) ? entry : skip),
     begin: (client) => {
       const { batch, end } = endHooks(options.batch, client)
-      const apply = (entry: BinLogger.LogEntry) => options.apply(entry, { client, index: entry.index, batch })
+      const apply = (entry: BinLogger.LogEntry, _prepared: unknown, info?: ApplyInfo) =>
+        options.apply(entry, { client, index: entry.index, batch, sideEffects: info?.sideEffects ?? true })
       return { apply, end }
     }
   })

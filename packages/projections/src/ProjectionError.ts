@@ -132,3 +132,54 @@ export class ProjectionStopped extends Schema.TaggedError<ProjectionStopped>()("
     return `projection ${this.projection} stopped: ${this.reason}`
   }
 }
+
+/**
+ * The projection halted on a poison entry under the `stop` policy. The halted state is stored in the sink: the
+ * projection stays halted across restarts until `runner.resume(name)`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProjectionHalted extends Schema.TaggedError<ProjectionHalted>()("ProjectionHalted", {
+  projection: Schema.String,
+  version: Schema.Number,
+  /** The entry it halted on. */
+  index: Schema.String,
+  error: Schema.String
+}) {
+  override get message(): string {
+    return `projection ${this.projection} v${this.version} is halted at index ${this.index}: ${this.error}`
+  }
+}
+
+/**
+ * The lane layout of a projection cannot be changed now (an old lane is halted or has parked entries).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LanesRescaleRefused extends Schema.TaggedError<LanesRescaleRefused>()("LanesRescaleRefused", {
+  projection: Schema.String,
+  version: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `projection ${this.projection} v${this.version}: cannot change its lanes: ${this.reason}`
+  }
+}
+
+/**
+ * A rebuild cannot cut over (it is behind the serving version), or the cutover or drop was refused.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RebuildError extends Schema.TaggedError<RebuildError>()("RebuildError", {
+  projection: Schema.String,
+  version: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `rebuild of ${this.projection} v${this.version}: ${this.reason}`
+  }
+}

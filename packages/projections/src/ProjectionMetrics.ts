@@ -14,6 +14,8 @@
  *   (after a failure or a crash) and dropped.
  * - `binlog_projection_transaction_duration`, `binlog_projection_batch_entries`: per sink transaction.
  * - `binlog_projection_failures_total`: failed transactions (rolled back; the entries come again).
+ * - `binlog_projection_events_parked_total`, `_events_replayed_total`, gauge `binlog_projection_parked_entries`:
+ *   poison entries parked in the dead-letter table, replayed, and still parked; gauge `binlog_projection_halted`.
  *
  * Gauges are updated when the runner commits, fails, or wakes up for new entries; `lag(name)` on a runner computes
  * the same values on demand.
@@ -114,5 +116,53 @@ export const forProjection = (name: string, version: number): ProjectionMetrics 
     transactionDuration: Metric.withAttributes(transactionDuration, attributes),
     batchEntries: Metric.withAttributes(batchEntries, attributes),
     failures: Metric.withAttributes(failures, attributes)
+  }
+}
+
+/**
+ * Entries parked by a poison policy (failed or blocked behind a parked entry of their stream).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const eventsParked = Metric.counter("binlog_projection_events_parked_total", { incremental: true })
+
+/**
+ * Parked entries replayed successfully.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const eventsReplayed = Metric.counter("binlog_projection_events_replayed_total", { incremental: true })
+
+/**
+ * Entries currently parked (the dead-letter table's rows for the projection).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const parkedEntries = Metric.gauge("binlog_projection_parked_entries")
+
+/**
+ * 1 while the projection is halted by the `stop` policy, else 0.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const halted = Metric.gauge("binlog_projection_halted")
+
+/**
+ * The poison-event metrics of one projection, tagged with its name and version.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const poisonForProjection = (name: string, version: number) => {
+  const attributes = { projection: name, projection_version: String(version) }
+  return {
+    eventsParked: Metric.withAttributes(eventsParked, attributes),
+    eventsReplayed: Metric.withAttributes(eventsReplayed, attributes),
+    parkedEntries: Metric.withAttributes(parkedEntries, attributes),
+    halted: Metric.withAttributes(halted, attributes)
   }
 }

@@ -186,7 +186,15 @@ export const make = <Client, E, R, RE = never, RR = never>(options: {
       const currentIndex = Effect.succeed(BigInt(entries.length))
       const engine = yield* Engine.make({ projections: [Projection.bind(options.projection, sink)], batchSize }, {
         currentIndex
-      })
+      }).pipe(
+        // no lanes and no log to read in a spec: these cannot happen
+        Effect.catch((e) =>
+          e._tag === "CheckpointAhead" || e._tag === "DuplicateProjection" || e._tag === "ProjectionFailed" ||
+            e._tag === "SinkError"
+            ? Effect.fail(e)
+            : Effect.die(e)
+        )
+      )
       const slot = engine.slots[0]!
       const batches: Array<ReadonlyArray<BinLogger.LogEntry>> = []
       for (let i = 0; i < entries.length; i += batchSize) batches.push(entries.slice(i, i + batchSize))

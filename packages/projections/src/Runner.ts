@@ -14,15 +14,20 @@
  *
  * Failures: a failed transaction is rolled back and retried after the `retry` schedule's delay, from the stored
  * checkpoint (re-delivery is harmless). When the schedule ends, or on an error retrying cannot fix
- * (`CheckpointGap`), the projection stops; `awaitPosition` on it fails with `ProjectionStopped`.
+ * (`CheckpointGap`), the projection stops; `awaitPosition` on it fails with `ProjectionStopped`. A projection
+ * with a poison policy (`Poison.withPolicy`) isolates the failing entry instead and parks it or halts
+ * (`ProjectionHalted`, persisted until {@link Runner.resume}). Projections may run in lanes (`Lanes.withLanes`).
  *
  * @since 0.1.0
  */
+import type * as BinLogger from "@binlog/core/BinLogger"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import type * as Poison from "./Poison.ts"
 import type * as Projection from "./Projection.ts"
-import type { ProjectionNotFound, ProjectionStopped } from "./ProjectionError.ts"
+import type { ProjectionHalted, ProjectionNotFound, ProjectionStopped, SinkError } from "./ProjectionError.ts"
+import type * as Sink from "./Sink.ts"
 
 /**
  * Entries per sink transaction by default.
@@ -114,7 +119,7 @@ export interface Lag {
  * @since 0.1.0
  * @category models
  */
-export type State = "running" | "retrying" | "stopped"
+export type State = "running" | "retrying" | "stopped" | "halted"
 
 /**
  * Status of one projection.
@@ -131,6 +136,8 @@ export interface ProjectionStatus {
   /** Failed transactions since start. */
   readonly failures: number
   readonly lastError: string | undefined
+  /** Entries in the dead-letter table (see `Poison`). */
+  readonly parked: number
 }
 
 /**
@@ -146,7 +153,7 @@ export interface Runner {
   readonly awaitPosition: (
     projection: string,
     index: bigint
-  ) => Effect.Effect<void, ProjectionNotFound | ProjectionStopped>
+  ) => Effect.Effect<void, ProjectionNotFound | ProjectionStopped | ProjectionHalted>
   /** The checkpoint of `projection`. */
   readonly position: (projection: string) => Effect.Effect<bigint, ProjectionNotFound>
   /** The lag of `projection`, measured now. */
@@ -154,5 +161,19 @@ export interface Runner {
   /** Every projection's status. */
   readonly status: Effect.Effect<ReadonlyArray<ProjectionStatus>>
   /** Waits until every projection has applied what was durable when called (fails if one has stopped). */
-  readonly drain: Effect.Effect<void, ProjectionStopped>
+  readonly drain: Effect.Effect<void, ProjectionStopped | ProjectionHalted>
+  /** The dead-letter rows of `projection` (every lane), by index. */
+  readonly parked: (
+    projection: string
+  ) => Effect.Effect<ReadonlyArray<Sink.ParkedEntry>, ProjectionNotFound | SinkError>
+  /**
+   * Replays parked entries of `projection` from the log (all, or the one at `index`), each in a transaction that
+   * deletes its dead-letter row; entries that fail again stay parked (see `Poison`).
+   */
+  readonly replayParked: (
+    projection: string,
+    index?: bigint
+  ) => Effect.Effect<Poison.ReplayResult, ProjectionNotFound | SinkError | BinLogger.ReadError>
+  /** Clears the halted (or stopped) state of `projection` in the sink and starts it again. */
+  readonly resume: (projection: string) => Effect.Effect<void, ProjectionNotFound | SinkError>
 }

@@ -20,6 +20,9 @@
  * released snapshot is caught up from the log first, if the log still has those entries (otherwise it stops with
  * `CheckpointGap`). A projection that stops for good no longer holds releases back.
  *
+ * Projections, and the lanes of a projection (`Lanes.withLanes`), apply each batch concurrently, each in its own
+ * transactions. A projection halted by its poison policy holds releases back until it is resumed.
+ *
  * One snapshot runner per log: the log hands out one lease at a time (`SnapshotLeaseBusy` makes this runner wait
  * and retry). For projections that start later or lag far behind, use a `CursorRunner`: it keeps its own cursor and
  * a retention hold instead of leases.
@@ -40,7 +43,13 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Engine from "./internal/engine.ts"
-import type { CheckpointAhead, DuplicateProjection, ProjectionFailed, SinkError } from "./ProjectionError.ts"
+import type {
+  CheckpointAhead,
+  DuplicateProjection,
+  LanesRescaleRefused,
+  ProjectionFailed,
+  SinkError
+} from "./ProjectionError.ts"
 import { CheckpointGap } from "./ProjectionError.ts"
 import type * as Runner from "./Runner.ts"
 
@@ -71,7 +80,13 @@ export class SnapshotRunner extends Context.Service<SnapshotRunner, Service>()("
  * @since 0.1.0
  * @category errors
  */
-export type StartError = DuplicateProjection | ProjectionFailed | SinkError | CheckpointAhead
+export type StartError =
+  | DuplicateProjection
+  | ProjectionFailed
+  | SinkError
+  | CheckpointAhead
+  | LanesRescaleRefused
+  | BinLogger.ReadError
 
 type Slot<E, R> = Engine.Slot<E, R>
 
@@ -155,19 +170,19 @@ export const make = Effect.fn("SnapshotRunner.make")(function*<E, R>(
     failed: Set<Slot<E, R>>,
     batch: ReadonlyArray<BinLogger.LogEntry>
   ) =>
-    Effect.gen(function*() {
-      for (const slot of active) {
-        if (failed.has(slot) || slot.stopped !== undefined) continue
-        const exit = yield* Effect.exit(engine.applyBatch(slot, batch))
+    // projections (and lanes) apply the batch concurrently: each in its own transactions
+    Effect.forEach(active, (slot) =>
+      Effect.gen(function*() {
+        if (failed.has(slot) || slot.stopped !== undefined) return
+        const exit = yield* Effect.exit(engine.applyRange(slot, batch))
         if (Exit.isSuccess(exit)) {
           engine.recordSuccess(slot)
-          continue
+          return
         }
         if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
         failed.add(slot)
         yield* engine.recordFailure(slot, exit.cause)
-      }
-    })
+      }), { concurrency: "unbounded", discard: true })
 
   /** Stops the projections that need entries below the log's first retained index. */
   const stopBelow = (active: ReadonlyArray<Slot<E, R>>, error: BinLogger.ReadError) =>
@@ -197,7 +212,10 @@ export const make = Effect.fn("SnapshotRunner.make")(function*<E, R>(
       const to = lease.currentIndex
       let from = to + 1n
       for (const slot of active) if (slot.position + 1n < from) from = slot.position + 1n
-      if (from > to) return failed
+      if (from > to) {
+        for (const slot of engine.slots) if (slot.halted !== undefined) failed.add(slot)
+        return failed
+      }
       // the live read continues where the last lease ended, unless a projection must go back (after a failure)
       if (source === undefined || source.next !== from) yield* openSource(from)
       const started = yield* Clock.currentTimeMillis
@@ -220,6 +238,8 @@ export const make = Effect.fn("SnapshotRunner.make")(function*<E, R>(
         }
         for (const slot of active) if (slot.stopped === undefined) failed.add(slot)
       }
+      // a halted projection holds releases back: the log keeps what it will need when resumed
+      for (const slot of engine.slots) if (slot.halted !== undefined) failed.add(slot)
       yield* Effect.annotateCurrentSpan({
         failed: [...failed].map((s) => s.name).join(","),
         durationMs: (yield* Clock.currentTimeMillis) - started
@@ -248,7 +268,7 @@ export const make = Effect.fn("SnapshotRunner.make")(function*<E, R>(
 
   const step = Effect.gen(function*() {
     const active = engine.slots.filter((s) => s.stopped === undefined)
-    if (active.length === 0) return yield* Effect.never
+    if (active.length === 0) return yield* engine.awaitResumed
     const leased = yield* Effect.result(log.createSnapshot)
     if (Result.isFailure(leased)) {
       // another lease holder: wait and try again

@@ -36,5 +36,17 @@ export * as ProjectionMetrics from "./ProjectionMetrics.ts"
 /** Errors of projections, sinks and runners. @since 0.1.0 */
 export * as ProjectionError from "./ProjectionError.ts"
 
+/** Poison events: bisection, retry, park (dead letters) or stop, per-stream ordering, replay. @since 0.1.0 */
+export * as Poison from "./Poison.ts"
+
+/** Partitioned lanes: FNV-1a of the stream id mod N, a checkpoint per lane. @since 0.1.0 */
+export * as Lanes from "./Lanes.ts"
+
+/** Rebuilds: a new version from the log (archive included), cutover in one transaction, drop-old. @since 0.1.0 */
+export * as Rebuild from "./Rebuild.ts"
+
+/** Projection administration commands (`effect/cli`) to mount in your own binary. @since 0.1.0 */
+export * as ProjectionsCli from "./ProjectionsCli.ts"
+
 /** The test kit: given(events).then(rows), and delivery twice. @since 0.1.0 */
 export * as ProjectionSpec from "./ProjectionSpec.ts"

@@ -4,6 +4,7 @@
 // fd access and no way to fsync a directory and a file through one handle type. Each call here is a single libuv
 // request; errors become WalIoError naming the operation and the path.
 import * as Effect from "effect/Effect"
+import * as ChildProcess from "node:child_process"
 import * as NFS from "node:fs"
 import { WalIoError } from "../WalError.ts"
 
@@ -157,3 +158,22 @@ export const statSize = (path: string): Effect.Effect<number> =>
   Effect.callback((resume) => {
     NFS.stat(path, (err, st) => resume(Effect.succeed(err ? 0 : st.size)))
   })
+
+/**
+ * Preallocates `length` bytes of `path` (open as `fd`) with real blocks, as etcd does with fallocate(2): Node has no
+ * fallocate, so util-linux's `fallocate` command does it; where that is missing or the file system refuses, the
+ * file is extended with ftruncate (a sparse zero tail: the same bytes, what etcd itself falls back to). Allocated
+ * blocks make each later durable write cheaper (no block allocation in the fdatasync). Meant for background
+ * preparation (one process spawn).
+ */
+export const preallocate = (fd: number, path: string, length: number): Effect.Effect<void, WalIoError> =>
+  Effect.flatMap(
+    Effect.callback<boolean>((resume) => {
+      ChildProcess.execFile("fallocate", ["-l", String(length), path], (err) => resume(Effect.succeed(!err)))
+    }),
+    (allocated) =>
+      Effect.flatMap(
+        fsize(fd, path),
+        (size) => (allocated && size >= length ? Effect.void : ftruncate(fd, path, length))
+      )
+  )

@@ -145,12 +145,16 @@ export const foldBalances = (events: ReadonlyArray<BankEvent>, firstIndex = 1): 
 
 /** The balances projection over SQL (the same SQL runs on SQLite and PostgreSQL). */
 export const sqlBalances = (
-  options: { readonly name?: string | undefined; readonly table?: string | undefined } = {}
+  options: {
+    readonly name?: string | undefined
+    readonly table?: string | undefined
+    readonly version?: number | undefined
+  } = {}
 ) => {
   const table = options.table ?? "balances"
   return Projection.make<SqlClient.SqlClient>()({
     name: options.name ?? "balances",
-    version: 1,
+    version: options.version ?? 1,
     setup: (sql) =>
       sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (account TEXT PRIMARY KEY, cents BIGINT NOT NULL,
         events BIGINT NOT NULL, last_index BIGINT NOT NULL)`,

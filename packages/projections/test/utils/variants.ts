@@ -178,10 +178,10 @@ export const failingAt =
       begin: (client) => {
         const work = p.begin(client)
         return {
-          apply: (entry, prepared) =>
+          apply: (entry, prepared, info) =>
             prepared === injected
               ? Effect.fail(new Error(`injected failure at ${entry.index}`))
-              : work.apply(entry, prepared),
+              : work.apply(entry, prepared, info),
           end: work.end
         }
       }
@@ -202,12 +202,12 @@ export const gatedBy =
       begin: (client) => {
         const work = p.begin(client)
         return {
-          apply: (entry, prepared) => {
-            if (!first) return work.apply(entry, prepared)
+          apply: (entry, prepared, info) => {
+            if (!first) return work.apply(entry, prepared, info)
             first = false
             return Effect.andThen(
               Effect.andThen(Deferred.succeed(entered, undefined), Deferred.await(gate)),
-              work.apply(entry, prepared)
+              work.apply(entry, prepared, info)
             )
           },
           end: work.end

@@ -4,6 +4,7 @@
 // `Retention.plan`. Internal.
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { DatabaseSync } from "node:sqlite"
 import * as Reader from "../../Reader.ts"
 import * as Retention from "../../Retention.ts"
 import * as Segment from "../../Segment.ts"
@@ -191,7 +192,12 @@ const keptByText = (k: Retention.KeptBy): string => {
 /**
  * `binlog stat`: segments, indexes, snapshots, sizes and what would keep each segment from a purge.
  */
-export const stat = (walDir: string, snapDir: Option.Option<string>, format: Format) =>
+export const stat = (
+  walDir: string,
+  snapDir: Option.Option<string>,
+  format: Format,
+  sinkDb: Option.Option<string> = Option.none()
+) =>
   Effect.gen(function*() {
     const listing = yield* Segment.list(walDir)
     if (listing.segments.length === 0) return yield* new WalNotFound({ dir: walDir, reason: "no WAL segment files" })
@@ -199,7 +205,9 @@ export const stat = (walDir: string, snapDir: Option.Option<string>, format: For
     const view = yield* View.open(walDir, snapDir).pipe(withProgress("binlog stat", () => "reading the log"))
     const snaps = yield* snapInfo(snapDir)
     const lock = (yield* View.lockIdentity(walDir)).trim()
-    const plan = Retention.plan(listing.segments, view.start.index, [])
+    // with --sqlite: the holds the projections of that sink place while they run (at checkpoint + 1)
+    const holds = Option.isSome(sinkDb) ? yield* sinkHolds(sinkDb.value) : []
+    const plan = Retention.plan(listing.segments, view.start.index, holds)
     const segBytes = sizes.reduce((a, b) => a + b, 0)
     const snapBytes = snaps.reduce((a, s) => a + s.bytes, 0)
     const firstSeg = listing.segments[0]!
@@ -219,7 +227,10 @@ export const stat = (walDir: string, snapDir: Option.Option<string>, format: For
       bytes: s.bytes,
       walRecord: recorded.has(s.index) ? "present" : s.index < view.start.index ? "before the start" : "missing"
     }))
-    const note = "live retention holds (readers, projections, snapshot leases) exist only inside a running " +
+    const note = (Option.isSome(sinkDb)
+      ? `projection holds derived from the checkpoints in ${sinkDb.value} (${holds.length}); other `
+      : "") +
+      "live retention holds (readers, archiver, snapshot leases) exist only inside a running " +
       "process: see BinLogger.status there"
     if (format === "json") {
       return yield* out(
@@ -244,7 +255,12 @@ export const stat = (walDir: string, snapDir: Option.Option<string>, format: For
           snapshotRecords: view.scan.snapshots.map((s) => ({ index: s.index, term: s.term })),
           ignored: listing.ignored.filter((i) => i.kind !== "lock"),
           bytes: { segments: segBytes, snapshots: snapBytes, total: segBytes + snapBytes },
-          retention: { snapshotIndex: view.start.index, releasable: plan.remove.map((s) => s.name), note }
+          retention: {
+            snapshotIndex: view.start.index,
+            holds: holds.map((h) => ({ name: h.name, index: h.index })),
+            releasable: plan.remove.map((s) => s.name),
+            note
+          }
         }) + "\n"
       )
     }
@@ -293,4 +309,174 @@ export const stat = (walDir: string, snapDir: Option.Option<string>, format: For
       segments.length - plan.remove.length
     } kept, ${plan.remove.length} releasable; ${note}\n`
     yield* out(text)
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// `binlog projections list | status | parked --sqlite FILE`: the state tables of a @binlog/projections SQLite sink,
+// read by their documented names (core does not depend on @binlog/projections and never writes them).
+
+/** The documented table names of a projections sink. */
+export const SINK_TABLES = {
+  checkpoints: "binlog_projection_checkpoints",
+  parked: "binlog_projection_parked",
+  halted: "binlog_projection_halted",
+  active: "binlog_projection_active"
+} as const
+
+interface SinkCheckpoint {
+  readonly projection: string
+  readonly version: number
+  readonly position: bigint
+  readonly updatedAtMs: number
+}
+
+interface SinkState {
+  readonly checkpoints: ReadonlyArray<SinkCheckpoint>
+  readonly parked: ReadonlyArray<{
+    readonly projection: string
+    readonly version: number
+    readonly index: bigint
+    readonly eventType: string | null
+    readonly streamId: string | null
+    readonly reason: string
+    readonly attempts: number
+    readonly error: string
+  }>
+  readonly halted: ReadonlyArray<
+    { readonly projection: string; readonly version: number; readonly index: bigint; readonly error: string }
+  >
+  readonly active: ReadonlyArray<
+    { readonly projection: string; readonly version: number; readonly previous: number | null }
+  >
+}
+
+/** The projection name of a checkpoint row (lanes are stored as `<name>#lane<i>/<n>`). */
+const baseName = (projection: string) => projection.replace(/#lane\d+\/\d+$/, "")
+
+/** Reads the sink's state tables (absent tables read as empty). */
+export const readSink = (file: string) =>
+  Effect.try({
+    try: (): SinkState => {
+      const db = new DatabaseSync(file, { readOnly: true })
+      try {
+        const tables = new Set(
+          (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((
+            t
+          ) => t.name)
+        )
+        const all = (table: string, sql: string): Array<Record<string, unknown>> =>
+          tables.has(table) ? (db.prepare(sql).all() as Array<Record<string, unknown>>) : []
+        const T = SINK_TABLES
+        return {
+          checkpoints: all(
+            T.checkpoints,
+            `SELECT projection, version, CAST(position AS TEXT) AS position, updated_at_ms FROM ${T.checkpoints}
+              ORDER BY projection, version`
+          ).map((r) => ({
+            projection: String(r["projection"]),
+            version: Number(r["version"]),
+            position: BigInt(String(r["position"])),
+            updatedAtMs: Number(r["updated_at_ms"])
+          })),
+          parked: all(
+            T.parked,
+            `SELECT projection, version, CAST(position AS TEXT) AS position, event_type, stream_id, reason, attempts,
+              error FROM ${T.parked} ORDER BY projection, version, position`
+          ).map((r) => ({
+            projection: String(r["projection"]),
+            version: Number(r["version"]),
+            index: BigInt(String(r["position"])),
+            eventType: r["event_type"] === null ? null : String(r["event_type"]),
+            streamId: r["stream_id"] === null ? null : String(r["stream_id"]),
+            reason: String(r["reason"]),
+            attempts: Number(r["attempts"]),
+            error: String(r["error"])
+          })),
+          halted: all(
+            T.halted,
+            `SELECT projection, version, CAST(position AS TEXT) AS position, error FROM ${T.halted}`
+          )
+            .map((r) => ({
+              projection: String(r["projection"]),
+              version: Number(r["version"]),
+              index: BigInt(String(r["position"])),
+              error: String(r["error"])
+            })),
+          active: all(T.active, `SELECT projection, version, previous_version FROM ${T.active}`).map((r) => ({
+            projection: String(r["projection"]),
+            version: Number(r["version"]),
+            previous: r["previous_version"] === null ? null : Number(r["previous_version"])
+          }))
+        }
+      } finally {
+        db.close()
+      }
+    },
+    catch: (cause) =>
+      new WalNotFound({ dir: file, reason: `not a readable projections database: ${(cause as Error).message}` })
+  })
+
+const stateOf = (s: SinkState, c: SinkCheckpoint): string => {
+  const halted = s.halted.find((h) => h.projection === c.projection && h.version === c.version)
+  if (halted !== undefined) return `halted at ${halted.index}`
+  const active = s.active.find((a) => a.projection === baseName(c.projection))
+  if (active === undefined) return "running"
+  return active.version === c.version ? "active" : active.previous === c.version ? "previous" : "building"
+}
+
+const listOf = (s: SinkState, name: Option.Option<string>) =>
+  s.checkpoints.filter((c) => Option.isNone(name) || baseName(c.projection) === name.value).map((c) => ({
+    projection: c.projection,
+    version: c.version,
+    position: c.position,
+    state: stateOf(s, c),
+    parked: s.parked.filter((p) => p.projection === c.projection && p.version === c.version).length,
+    updatedAtMs: c.updatedAtMs
+  }))
+
+/**
+ * The retention holds the projections of a sink place while they run (`projection:<name>:v<version>` at
+ * checkpoint + 1; versions being rebuilt as `rebuild <name> v<version>`), for `binlog stat --sqlite`.
+ */
+export const sinkHolds = (file: string) =>
+  Effect.map(readSink(file), (s): Array<Retention.Hold> =>
+    s.checkpoints.map((c, id) => {
+      const state = stateOf(s, c)
+      const name = state === "building"
+        ? `rebuild ${baseName(c.projection)} v${c.version}`
+        : `projection:${c.projection}:v${c.version}`
+      return { id, name, index: c.position + 1n }
+    }))
+
+/** `binlog projections list` (`name` given: `status`). */
+export const projectionsList = (file: string, name: Option.Option<string>, format: Format) =>
+  Effect.gen(function*() {
+    const rows = listOf(yield* readSink(file), name)
+    if (format === "json") return yield* out(json(rows) + "\n")
+    yield* out(table(
+      ["PROJECTION", "VERSION", "POSITION", "STATE", "PARKED"],
+      rows.map((r) => [r.projection, String(r.version), r.position.toString(), r.state, String(r.parked)])
+    ))
+  })
+
+/** `binlog projections parked`. */
+export const projectionsParked = (file: string, name: Option.Option<string>, format: Format) =>
+  Effect.gen(function*() {
+    const rows = (yield* readSink(file)).parked.filter((p) =>
+      Option.isNone(name) || baseName(p.projection) === name.value
+    )
+    if (format === "json") return yield* out(json(rows) + "\n")
+    yield* out(table(
+      ["PROJECTION", "VERSION", "INDEX", "TYPE", "STREAM", "REASON", "ATTEMPTS", "ERROR"],
+      rows.map((r) => [
+        r.projection,
+        String(r.version),
+        r.index.toString(),
+        r.eventType ?? "",
+        r.streamId ?? "",
+        r.reason,
+        String(r.attempts),
+        r.error
+      ])
+    ))
   })
