@@ -32,19 +32,21 @@ describe("BinLogger: I/O failures stop the writer", () => {
       const walDir = Path.join(root, "wal")
       const snapDir = Path.join(root, "snap")
       const acknowledged: Array<bigint> = []
-      const outcome = yield* Effect.scoped(Effect.gen(function*() {
-        const log = yield* BinLogger.BinLogger
-        const entry = new Uint8Array(4000).fill(1)
-        let failure: unknown = undefined
-        for (let i = 0; i < 1000 && failure === undefined; i++) {
-          const r = yield* Effect.result(log.log([entry, entry]))
-          if (r._tag === "Success") acknowledged.push(r.success.last)
-          else failure = r.failure
-        }
-        const after = yield* Effect.flip(log.log([new Uint8Array(1)]))
-        const current = yield* log.currentIndex
-        return { failure, after, current }
-      }).pipe(Effect.provide(Layer.fresh(BinLogger.layer({ walDir, snapDir, segmentSizeBytes: 64 * 1024 })))))
+      const outcome = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const log = yield* BinLogger.BinLogger
+          const entry = new Uint8Array(4000).fill(1)
+          let failure: unknown = undefined
+          for (let i = 0; i < 1000 && failure === undefined; i++) {
+            const r = yield* Effect.result(log.log([entry, entry]))
+            if (r._tag === "Success") acknowledged.push(r.success.last)
+            else failure = r.failure
+          }
+          const after = yield* Effect.flip(log.log([new Uint8Array(1)]))
+          const current = yield* log.currentIndex
+          return { failure, after, current }
+        }).pipe(Effect.provide(Layer.fresh(BinLogger.layer({ walDir, snapDir, segmentSizeBytes: 64 * 1024 }))))
+      )
       assert.strictEqual((outcome.failure as { _tag: string })._tag, "WriterStopped")
       assert.strictEqual(outcome.after._tag, "WriterStopped")
       const last = acknowledged[acknowledged.length - 1]!
