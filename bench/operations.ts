@@ -36,10 +36,9 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as NFS from "node:fs"
-import * as OS from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import { cluster } from "./internal/pg-cluster.ts"
+import { standalone } from "./internal/standalone.ts"
 import type { BenchContext, Row } from "./internal/types.ts"
 import { rateRow } from "./internal/types.ts"
 
@@ -306,24 +305,4 @@ export const run = (ctx: BenchContext): Effect.Effect<ReadonlyArray<Row>, unknow
   })
 
 // standalone: node bench/operations.ts [--quick]
-if (process.argv[1] !== undefined && Path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const quick = process.argv.includes("--quick")
-  const tmpRoot = NFS.mkdtempSync(Path.join(OS.tmpdir(), "bench-operations-"))
-  const ctx: BenchContext = {
-    quick,
-    tmpRoot,
-    repoRoot: Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), ".."),
-    log: (line) => process.stderr.write(`${line}\n`)
-  }
-  Effect.runPromise(Effect.scoped(run(ctx))).then(
-    (rows) => {
-      for (const r of rows) console.log(JSON.stringify(r))
-      NFS.rmSync(tmpRoot, { recursive: true, force: true })
-    },
-    (e: unknown) => {
-      console.error(e)
-      NFS.rmSync(tmpRoot, { recursive: true, force: true })
-      process.exitCode = 1
-    }
-  )
-}
+standalone(import.meta.url, "operations", run)

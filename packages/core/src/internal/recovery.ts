@@ -51,7 +51,7 @@ export const recover = (
       const writer = yield* Wal.create(walDir, { segmentSizeBytes, lock: false, dsync }).pipe(
         Effect.catchTag("WalExists", (e) => Effect.die(e))
       )
-      yield* Effect.logInfo(`binlog: created a new WAL in ${walDir}`)
+      yield* Effect.logDebug(`binlog: created a new WAL in ${walDir}`)
       return { writer, snapshotIndex: 0n, snapshotName: undefined }
     }
 
