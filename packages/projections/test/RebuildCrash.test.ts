@@ -7,61 +7,22 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
-import * as ChildProcess from "node:child_process"
 import * as NFS from "node:fs"
 import * as OS from "node:os"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { fileURLToPath } from "node:url"
 import { eventsUpTo } from "./crash/domain.ts"
+import { type Child, spawnWorker } from "./utils/child.ts"
 import { type BalanceRow, foldBalances } from "./utils/fixtures.ts"
 import { type Cluster, skipPostgres, startCluster } from "./utils/postgres.ts"
 
 const WORKER = fileURLToPath(new URL("./crash/rebuild-worker.ts", import.meta.url))
 const KILLS = 3
 
-interface Run {
-  readonly lines: Array<string>
-  readonly stderr: () => string
-  readonly waitFor: (re: RegExp) => Promise<boolean>
-  readonly exited: Promise<number | null>
-  readonly kill: () => void
-}
+type Run = Child
 
-const spawn = (args: ReadonlyArray<string>): Run => {
-  const child = ChildProcess.spawn(process.execPath, [WORKER, ...args], { stdio: ["ignore", "pipe", "pipe"] })
-  const lines: Array<string> = []
-  const waiters: Array<{ re: RegExp; resolve: (ok: boolean) => void }> = []
-  let buffered = ""
-  let stderr = ""
-  child.stdout.on("data", (chunk: Buffer) => {
-    buffered += chunk.toString("utf8")
-    const parts = buffered.split("\n")
-    buffered = parts.pop() ?? ""
-    for (const line of parts) {
-      lines.push(line)
-      for (let i = waiters.length - 1; i >= 0; i--) {
-        if (waiters[i]!.re.test(line)) waiters.splice(i, 1)[0]!.resolve(true)
-      }
-    }
-  })
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      for (const w of waiters.splice(0)) w.resolve(false)
-      resolve(code)
-    })
-  )
-  return {
-    lines,
-    stderr: () => stderr,
-    waitFor: (
-      re
-    ) => (lines.some((l) => re.test(l)) ? Promise.resolve(true) : new Promise((r) => waiters.push({ re, resolve: r }))),
-    exited,
-    kill: () => child.kill("SIGKILL")
-  }
-}
+const spawn = (args: ReadonlyArray<string>): Run => spawnWorker(WORKER, args)
 
 const finished = async (run: Run, what: string) => {
   const code = await run.exited

@@ -1,9 +1,9 @@
 // Kill-and-restart cycles for the projection crash test (used by the vitest suite and by torture.ts), and the
 // final check: after a clean drain, each read model equals the pure fold of the whole log, every event once.
-import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { fileURLToPath } from "node:url"
+import { type Child, spawnWorker } from "../utils/child.ts"
 import { type BalanceRow, foldBalances } from "../utils/fixtures.ts"
 import { eventsUpTo } from "./domain.ts"
 
@@ -32,51 +32,8 @@ const xorshift = (seed: number) => {
   }
 }
 
-interface Child {
-  readonly lines: Array<string>
-  readonly stderr: () => string
-  readonly waitFor: (re: RegExp) => Promise<boolean>
-  readonly exited: Promise<number | null>
-  readonly kill: () => void
-}
-
-const spawn = (root: string, seed: number, mode: "run" | "drain"): Child => {
-  const child = ChildProcess.spawn(process.execPath, [WORKER, root, String(seed), mode], {
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  const lines: Array<string> = []
-  const waiters: Array<{ re: RegExp; resolve: (ok: boolean) => void }> = []
-  let buffered = ""
-  let stderr = ""
-  child.stdout.on("data", (chunk: Buffer) => {
-    buffered += chunk.toString("utf8")
-    const parts = buffered.split("\n")
-    buffered = parts.pop() ?? ""
-    for (const line of parts) {
-      lines.push(line)
-      for (let i = waiters.length - 1; i >= 0; i--) {
-        if (waiters[i]!.re.test(line)) waiters.splice(i, 1)[0]!.resolve(true)
-      }
-    }
-  })
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      for (const w of waiters.splice(0)) w.resolve(false)
-      resolve(code)
-    })
-  )
-  return {
-    lines,
-    stderr: () => stderr,
-    waitFor: (re) => {
-      if (lines.some((l) => re.test(l))) return Promise.resolve(true)
-      return new Promise((resolve) => waiters.push({ re, resolve }))
-    },
-    exited,
-    kill: () => child.kill("SIGKILL")
-  }
-}
+const spawn = (root: string, seed: number, mode: "run" | "drain"): Child =>
+  spawnWorker(WORKER, [root, String(seed), mode])
 
 const lastAppended = (lines: ReadonlyArray<string>): bigint => {
   let last = 0n
