@@ -12,12 +12,17 @@ import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type { IndexRange } from "../BinLogger.ts"
 import { EmptyBatch, EntryTooLarge, IndexOverflow, LoggerClosed, WriterStopped } from "../LogError.ts"
 import * as Metrics from "../Metrics.ts"
 import * as Proto from "../Proto.ts"
 import type * as Wal from "../Wal.ts"
 import type { WalIoError } from "../WalError.ts"
+
+/** A batch's indexes (the same shape as `BinLogger.IndexRange`, declared here so this module sits below it). */
+interface IndexRange {
+  readonly first: bigint
+  readonly last: bigint
+}
 
 /** The largest index: 2^64 − 1. */
 const MAX_INDEX = (1n << 64n) - 1n

@@ -5,7 +5,6 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { SegmentDecoder } from "../Decoder.ts"
 import type { PositionedRecord } from "../Decoder.ts"
-import type { ReadEnd, Tail } from "../Reader.ts"
 import * as RecordCodec from "../RecordCodec.ts"
 import type * as Segment from "../Segment.ts"
 import { CrcRecordMismatch, UnexpectedEof } from "../WalError.ts"
@@ -13,6 +12,18 @@ import type { WalIoError, WalReadError } from "../WalError.ts"
 import * as Fsx from "./fsx.ts"
 
 const ZERO_SCAN_CHUNK_BYTES = 1024 * 1024
+
+// The shapes of `Reader.Tail` and `Reader.ReadEnd`, declared here so this module sits below Reader.
+interface Tail {
+  readonly segment: Segment.SegmentName
+  readonly offset: number
+  readonly fileSize: number
+  readonly crc: number
+}
+
+type ReadEnd =
+  | { readonly _tag: "Eof" }
+  | { readonly _tag: "TornTail"; readonly error: UnexpectedEof }
 
 const CRC_TYPE = BigInt(RecordCodec.RecordType.crc)
 
