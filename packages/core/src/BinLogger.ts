@@ -291,6 +291,8 @@ export class BinLogger extends Context.Service<BinLogger, {
   readonly awaitIndex: (index: bigint) => Effect.Effect<void>
   /** The highest durable index. */
   readonly currentIndex: Effect.Effect<bigint>
+  /** The largest entry `log` accepts, in bytes (`Options.maxEntryBytes`). */
+  readonly maxEntryBytes: number
   /** The index of the last released snapshot. */
   readonly snapshotIndex: Effect.Effect<bigint>
   /** Places a named retention hold for the current scope. */
@@ -566,6 +568,7 @@ export const make = Effect.fn("BinLogger.make")(function*(
     read,
     awaitIndex,
     currentIndex: Effect.sync(() => gc.committed()),
+    maxEntryBytes,
     snapshotIndex: Effect.sync(() => snapshotIndex),
     retain,
     status,

@@ -25,7 +25,8 @@
  *   headers, no payloads).
  *
  * Limits: {@link MAX_APPEND_EVENTS} events per append; ids up to `Envelope.MAX_ID_BYTES`; an encoded event must fit
- * `maxEntryBytes` (set it to the logger's own limit if you changed that). If the log's writer stops (an I/O error),
+ * the logger's `maxEntryBytes` (checked while the append is prepared, so an oversized event fails the append as
+ * `InvalidAppend` and nothing is recorded). If the log's writer stops (an I/O error),
  * the store stops accepting appends; restart it to rebuild from the log.
  *
  * @since 0.1.0
@@ -284,8 +285,6 @@ export interface Options {
   readonly dir: string
   readonly idempotencyWindow?: number | undefined
   readonly checkpointEvery?: number | undefined
-  /** Largest encoded event (default `BinLogger.DEFAULT_MAX_ENTRY_BYTES`); must not exceed the logger's limit. */
-  readonly maxEntryBytes?: number | undefined
 }
 
 // --- metrics ---
@@ -417,6 +416,8 @@ export interface StandaloneOptions extends Omit<Options, "dir"> {
   readonly root: string
   readonly syncInterval?: BinLogger.Options["syncInterval"]
   readonly segmentSizeBytes?: number | undefined
+  /** The log's largest entry (default `BinLogger.DEFAULT_MAX_ENTRY_BYTES`); the store checks encoded events against it. */
+  readonly maxEntryBytes?: number | undefined
 }
 
 /**

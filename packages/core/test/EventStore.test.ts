@@ -85,6 +85,26 @@ describe("EventStore: append and read", () => {
       )
     }))
 
+  it.effect("an event over the log's entry limit fails with InvalidAppend and leaves the stream untouched", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      yield* withStore(
+        root,
+        Effect.gen(function*() {
+          const big = yield* Effect.flip(
+            EventStore.append(Events, "s", ExpectedVersion.noStream, [Opened.make({ owner: "x".repeat(400) })])
+          )
+          assert.strictEqual(big._tag, "InvalidAppend")
+          assert.include(big.message, "limit 256")
+          // the stream table recorded nothing: the stream still does not exist
+          const ok = yield* EventStore.append(Events, "s", ExpectedVersion.noStream, [Opened.make({ owner: "ann" })])
+          assert.strictEqual(ok.streamVersion, 1n)
+          assert.strictEqual(yield* (yield* BinLogger.BinLogger).currentIndex, 1n)
+        }),
+        { maxEntryBytes: 256 }
+      )
+    }))
+
   it.effect("invalid requests fail with InvalidAppend and write nothing", () =>
     Effect.gen(function*() {
       const root = yield* tempDir

@@ -123,7 +123,8 @@ export const make = (
     const status = yield* logger.status
     const window = options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW
     const checkpointEvery = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY_EVENTS
-    const maxEntryBytes = options.maxEntryBytes ?? BinLogger.DEFAULT_MAX_ENTRY_BYTES
+    // the log's own limit, checked here so an oversized event is refused before the stream table records it
+    const maxEntryBytes = logger.maxEntryBytes
     const dir = options.dir
     yield* Fsx.mkdirp(dir)
 
