@@ -1,7 +1,7 @@
 /**
  * A throwaway PostgreSQL server for the benchmarks and the PostgreSQL tests (packages/projections/test/utils):
- * `initdb` into a fresh directory, start it with `pg_ctl` on 127.0.0.1 and a free port (Unix socket in the same directory), hand out a connection string,
- * and stop and delete it afterwards. Defaults are left alone (`fsync=on`, `synchronous_commit=on`), so commits are
+ * `initdb` into a fresh directory, start it with `pg_ctl` on 127.0.0.1 and a free port (Unix socket in the same
+ * directory), hand out a connection string, and stop and delete it afterwards. Defaults are left alone (`fsync=on`, `synchronous_commit=on`), so commits are
  * as durable as ours.
  *
  * Binaries: `$PG_BIN`, else the newest `/usr/lib/postgresql/<major>/bin`, else whatever `initdb` is on `PATH`.
