@@ -60,6 +60,27 @@ export const read = (
     NFS.read(fd, buf, offset, length, position, (err, n) => resume(err ? fail("read", path, err) : Effect.succeed(n)))
   })
 
+/**
+ * Reads `length` bytes at `position` into a new buffer, looping over short reads; the result is shorter only at the
+ * end of the file. A new buffer per call, so views into it stay valid (readers hand out entry views).
+ */
+export const readChunk = (
+  fd: number,
+  path: string,
+  position: number,
+  length: number
+): Effect.Effect<Uint8Array, WalIoError> =>
+  Effect.gen(function*() {
+    const buf = new Uint8Array(length)
+    let got = 0
+    while (got < length) {
+      const n = yield* read(fd, path, buf, got, length - got, position + got)
+      if (n === 0) break
+      got += n
+    }
+    return got === length ? buf : buf.subarray(0, got)
+  })
+
 /** fdatasync(2): makes the written data (and the size if it changed) durable. */
 export const fdatasync = (fd: number, path: string): Effect.Effect<void, WalIoError> =>
   Effect.callback((resume) => {

@@ -155,16 +155,9 @@ export class SegmentCursor {
     return Effect.gen({ self: this }, function*() {
       const d = this.decoder
       const want = Math.min(Math.max(FRAME_READ_CHUNK_BYTES, min), d.fileSize - d.offset)
-      const buf = new Uint8Array(want)
-      let got = 0
-      while (got < want) {
-        const n = yield* Fsx.read(this.fd, this.path, buf, got, want - got, d.offset + got)
-        if (n === 0) break
-        got += n
-      }
-      this.buf = got === want ? buf : buf.subarray(0, got)
+      this.buf = yield* Fsx.readChunk(this.fd, this.path, d.offset, want)
       this.bufStart = d.offset
-      if (got < want) d.fileSize = d.offset + got // the file shrank under us: treat as its end
+      if (this.buf.length < want) d.fileSize = d.offset + this.buf.length // the file shrank: treat as its end
     })
   }
 }
