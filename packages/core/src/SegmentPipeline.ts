@@ -76,14 +76,11 @@ export const make = (
         yield* Fsx.preallocate(fd, path, sizeBytes)
         return { path, fd }
       })
-      // uninterruptible: closing the scope while a file is being prepared must still complete the Deferred (the
-      // finalizer below waits for it to close and delete the file; an interrupted preparation would hang it)
-      pendingFiber = yield* Effect.forkIn(
-        Effect.flatMap(Effect.exit(work), (exit) => Deferred.done(deferred, exit)).pipe(
-          Effect.asVoid,
-          Effect.uninterruptible
-        ),
-        scope
+      // detached, not forked into the scope: closing the scope must not interrupt a preparation (an interrupted
+      // one, even before it starts, would never complete its Deferred); the finalizer below waits for it instead.
+      // The work is short and bounded: unlink, open, preallocate.
+      pendingFiber = yield* Effect.forkDetach(
+        Effect.flatMap(Effect.exit(work), (exit) => Deferred.done(deferred, exit)).pipe(Effect.asVoid)
       )
     })
 

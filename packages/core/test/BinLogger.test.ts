@@ -14,6 +14,7 @@ import * as BinLogger from "../src/BinLogger.ts"
 import * as Reader from "../src/Reader.ts"
 import * as Segment from "../src/Segment.ts"
 import { LOCK_FILE_NAME } from "../src/Segment.ts"
+import * as SegmentPipeline from "../src/SegmentPipeline.ts"
 import * as Snap from "../src/Snap.ts"
 import * as Wal from "../src/Wal.ts"
 import { tempDir, text } from "./utils.ts"
@@ -617,18 +618,21 @@ describe("BinLogger: archive", () => {
     }))
 })
 
-describe("Wal: closing right after a cut", () => {
-  it.live("closing the scope while the next segment is being preallocated never hangs and leaves no .tmp file", () =>
+describe("SegmentPipeline: closing while the next file is being prepared", () => {
+  it.live("closing the scope right after take (the next preparation still running) never hangs and leaves no .tmp file", () =>
     Effect.gen(function*() {
       const root = yield* tempDir
-      for (let round = 0; round < 30; round++) {
-        const walDir = Path.join(root, `wal-${round}`)
-        yield* Effect.scoped(Effect.gen(function*() {
-          const w = yield* Wal.create(walDir, { segmentSizeBytes: 256 })
-          // each save of this size cuts, so the pipeline is preparing the next file when the scope closes
-          yield* w.save([{ index: 1n, data: new Uint8Array(300) }], true)
-        })).pipe(Effect.timeout("10 seconds"))
-        assert.deepStrictEqual(NFS.readdirSync(walDir).filter((n) => n.endsWith(".tmp")), [])
+      for (let round = 0; round < 20; round++) {
+        const dir = Path.join(root, `pipe-${round}`)
+        NFS.mkdirSync(dir)
+        const result = yield* Effect.scoped(Effect.gen(function*() {
+          const pipeline = yield* SegmentPipeline.make(dir, 4096)
+          const file = yield* pipeline.take // starts preparing the next file in the background
+          NFS.closeSync(file.fd)
+          NFS.unlinkSync(file.path)
+        })).pipe(Effect.timeoutOption("5 seconds"))
+        assert.isTrue(Option.isSome(result), `round ${round}: closing the pipeline hung`)
+        assert.deepStrictEqual(NFS.readdirSync(dir), [])
       }
     }))
 })
