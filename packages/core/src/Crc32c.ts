@@ -7,13 +7,21 @@
  *
  * `update(prev, bytes)` continues a CRC as if `bytes` were appended to the input that produced `prev`, so the
  * running value of a WAL equals the CRC-32C of the concatenated `data` of every non-crc record since the chain
- * started. The implementation is slicing-by-16 over sixteen 256-entry tables (16 KiB): about 1.5–1.9 GB/s on
- * Node 24 / x86-64, 1.4× slicing-by-8; {@link updateWords} reads the input as 32-bit words and reaches 2.1–2.3 GB/s
- * on 256-byte records. JavaScript has no access to the SSE4.2 `crc32` instruction Go uses (several times faster);
- * a WebAssembly slicing-by-16 measured no faster on 256-byte records because of the copy into its memory.
+ * started.
+ *
+ * Two implementations compute the same values. When the optional native helper was built at install time
+ * (`native/binlog_native.c`, Node-API; see {@link implementation}), {@link update} uses it for inputs of
+ * {@link NATIVE_MIN_BYTES} or more: the SSE4.2 `crc32` instruction Go uses (about 8 GB/s) or, on CPUs without
+ * it, slicing-by-8 in C. Otherwise, and in {@link updateTable} always, it is JavaScript slicing-by-16 over sixteen
+ * 256-entry tables (16 KiB): about 1.5–1.9 GB/s on Node 24 / x86-64; {@link updateWords} reads the input as 32-bit
+ * words and reaches 2.1–2.3 GB/s on 256-byte records. (A WebAssembly slicing-by-16 measured no faster than this
+ * JavaScript on 256-byte records because of the copy into its memory.) `BINLOG_NATIVE=0` turns the native helper
+ * off.
  *
  * @since 0.1.0
  */
+
+import * as Native from "./internal/native.ts"
 
 /**
  * The reflected Castagnoli polynomial.
@@ -65,13 +73,51 @@ const [T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15] = T
 ]
 
 /**
- * Continues the CRC-32C `prev` over `bytes[start, end)` and returns the new value (an unsigned 32-bit number).
- * `update(0, bytes)` is the plain CRC-32C of `bytes`.
+ * Which code computes CRC-32C in this process: `"sse4.2"` (native helper, CPU instruction), `"native-table"`
+ * (native helper, table-driven C) or `"javascript"` (no native helper: not built, or `BINLOG_NATIVE=0`).
  *
  * @since 0.1.0
  * @category hashing
  */
-export const update = (prev: number, bytes: Uint8Array, start = 0, end = bytes.length): number => {
+export const implementation: "sse4.2" | "native-table" | "javascript" = Native.binding === undefined
+  ? "javascript"
+  : Native.binding.hasHardwareCrc()
+  ? "sse4.2"
+  : "native-table"
+
+/**
+ * Inputs shorter than this many bytes stay in JavaScript even with the native helper: a call into native code
+ * costs about as much as checksumming 64 bytes in JavaScript.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const NATIVE_MIN_BYTES = 64
+
+const nativeUpdate = Native.binding?.crc32cUpdate
+
+/**
+ * Continues the CRC-32C `prev` over `bytes[start, end)` and returns the new value (an unsigned 32-bit number).
+ * `update(0, bytes)` is the plain CRC-32C of `bytes`. Uses the native helper when it is loaded and the range is
+ * {@link NATIVE_MIN_BYTES} or longer, {@link updateTable} otherwise. A range outside `bytes` is a defect (the
+ * native helper throws a TypeError; the JavaScript code reads `undefined` bytes).
+ *
+ * @since 0.1.0
+ * @category hashing
+ */
+export const update = (prev: number, bytes: Uint8Array, start = 0, end = bytes.length): number =>
+  nativeUpdate !== undefined && end - start >= NATIVE_MIN_BYTES
+    ? nativeUpdate(prev >>> 0, bytes, start, end)
+    : updateTable(prev, bytes, start, end)
+
+/**
+ * {@link update} in JavaScript only (slicing-by-16), whatever {@link implementation} says. The reference the
+ * native helper is tested against.
+ *
+ * @since 0.1.0
+ * @category hashing
+ */
+export const updateTable = (prev: number, bytes: Uint8Array, start = 0, end = bytes.length): number => {
   let crc = ~prev | 0
   let i = start
   // slicing-by-16: 16 bytes per step, one table lookup per byte, no data-dependent chain inside a step

@@ -12,7 +12,36 @@
  * @since 0.1.0
  */
 import * as Crc32c from "./Crc32c.ts"
+import * as Native from "./internal/native.ts"
 import * as RecordCodec from "./RecordCodec.ts"
+
+const nativeCrc = Native.binding?.crc32cUpdate
+const nativeEncodeEntries = Native.binding?.encodeEntries
+const nativeAlignmentOffset = Native.binding?.alignmentOffset
+
+/**
+ * Whether {@link FrameEncoder} can hand out buffers for `O_DIRECT` writes (`alignBytes`): it needs the native
+ * helper to learn a buffer's address.
+ *
+ * @since 0.1.0
+ * @category framing
+ */
+export const canAlign: boolean = nativeAlignmentOffset !== undefined
+
+/**
+ * What {@link FrameEncoder.takeAligned} returns: `bytes` to write at the file position of the current page start
+ * (the carried prefix, the new frames, zero padding to the alignment).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AlignedTake {
+  readonly bytes: Uint8Array
+  /** Bytes at the start of `bytes` that were already in the file (the partial page carried over). */
+  readonly prefixBytes: number
+  /** New bytes after the prefix (the frames); the rest of `bytes` is zero padding. */
+  readonly newBytes: number
+}
 
 /**
  * Bytes of a frame's length word.
@@ -74,11 +103,37 @@ export class FrameEncoder {
   /** `buf` as 32-bit words, for the CRC (see `Crc32c.updateWords`); undefined on big-endian platforms. */
   private words: Int32Array | undefined
   private len = 0
+  /** Scratch for the native batch encoder: frame sizes out, [position, crc] in and out. */
+  private frameScratch = new Int32Array(0)
+  private readonly io = new Float64Array(2)
+  /** Address alignment of `buf` for O_DIRECT, 0 = none. */
+  private readonly align: number
+  /** Bytes at the front of `buf` carried over from the last aligned write (not new data). */
+  private prefixLen = 0
+  /** Where the partial page of the last {@link takeAligned} starts, for {@link carryTail}. */
+  private tailStart = -1
 
-  constructor(crc = 0, capacity = INITIAL_CAPACITY_BYTES) {
+  /**
+   * @param crc the running CRC to continue
+   * @param capacity initial buffer size in bytes (grows as needed)
+   * @param alignBytes 0, or a power of two: the buffer's address is kept a multiple of it, for
+   *   {@link takeAligned} (requires {@link canAlign})
+   */
+  constructor(crc = 0, capacity = INITIAL_CAPACITY_BYTES, alignBytes = 0) {
+    if (alignBytes !== 0 && (nativeAlignmentOffset === undefined || (alignBytes & (alignBytes - 1)) !== 0)) {
+      throw new Error(`FrameEncoder: cannot align buffers to ${alignBytes} bytes here`)
+    }
     this.crc = crc >>> 0
-    this.buf = new Uint8Array(capacity)
+    this.align = alignBytes
+    this.buf = this.allocate(capacity)
     this.words = Crc32c.wordView(this.buf)
+  }
+
+  private allocate(capacity: number): Uint8Array {
+    if (this.align === 0 || nativeAlignmentOffset === undefined) return new Uint8Array(capacity)
+    const raw = new Uint8Array(capacity + this.align)
+    const skip = nativeAlignmentOffset(raw, this.align)
+    return raw.subarray(skip, skip + capacity)
   }
 
   /** Bytes encoded since the last {@link take}/{@link reset}. */
@@ -91,10 +146,20 @@ export class FrameEncoder {
     if (need <= this.buf.length) return
     let cap = this.buf.length * 2
     while (cap < need) cap *= 2
-    const next = new Uint8Array(cap)
+    const next = this.allocate(cap)
     next.set(this.buf.subarray(0, this.len))
     this.buf = next
     this.words = Crc32c.wordView(next)
+  }
+
+  /** The running CRC continued over `buf[start, end)`, natively when that is faster. */
+  private crcOver(start: number, end: number): number {
+    if (nativeCrc !== undefined && end - start >= Crc32c.NATIVE_MIN_BYTES) {
+      return nativeCrc(this.crc, this.buf, start, end)
+    }
+    return this.words === undefined
+      ? Crc32c.updateTable(this.crc, this.buf, start, end)
+      : Crc32c.updateWords(this.crc, this.buf, this.words, start, end)
   }
 
   private frame(recBytes: number): number {
@@ -151,9 +216,7 @@ export class FrameEncoder {
     const at = recStart + maxHeader
     RecordCodec.writeEntryHeader(buf, at, type, term, index, dataLength)
     if (data !== undefined) buf.set(data, at + headerSize)
-    const crc = this.words === undefined
-      ? Crc32c.update(this.crc, buf, at, at + entryBytes)
-      : Crc32c.updateWords(this.crc, buf, this.words, at, at + entryBytes)
+    const crc = this.crcOver(at, at + entryBytes)
     this.crc = crc
     const recBytes = RecordCodec.recordSize(RecordCodec.RecordType.entry, crc, entryBytes)
     const header = recBytes - entryBytes
@@ -188,9 +251,7 @@ export class FrameEncoder {
     buf[pos++] = 0x22
     pos = RecordCodec.writeNumberVarint(buf, pos, dataLength)
     buf.set(data, pos)
-    const crc = this.words === undefined
-      ? Crc32c.update(this.crc, buf, at, at + entryBytes)
-      : Crc32c.updateWords(this.crc, buf, this.words, at, at + entryBytes)
+    const crc = this.crcOver(at, at + entryBytes)
     this.crc = crc
     // walpb.Record: 08 02 10 crc 1a len entry (see RecordCodec.writeRecordHeader)
     const header = 3 + RecordCodec.numberVarintSize(crc) + 1 + RecordCodec.numberVarintSize(entryBytes)
@@ -210,6 +271,49 @@ export class FrameEncoder {
   }
 
   /**
+   * Appends one entry record per element of `datas`, with indexes `firstIndex`, `firstIndex + 1`, … and the given
+   * `type` and `term`, and pushes each frame's size in bytes onto `frameSizes`. The same bytes as calling
+   * {@link entry} for each element; with the native helper (see `Crc32c.implementation`) one call encodes the
+   * whole batch, copying each payload once. `firstIndex` must be a non-negative integer with
+   * `firstIndex + datas.length - 1` at most 2^53 - 1 (larger indexes go through {@link entry} with a bigint).
+   */
+  entries(
+    type: number,
+    term: number,
+    firstIndex: number,
+    datas: ReadonlyArray<Uint8Array>,
+    frameSizes: Array<number>
+  ): void {
+    const count = datas.length
+    if (
+      nativeEncodeEntries !== undefined && count > 1 && type >= 0 && type < 0x80 && term >= 0 && term < 0x80 &&
+      Array.isArray(datas)
+    ) {
+      let bound = 0
+      for (let i = 0; i < count; i++) bound += datas[i]!.length + Native.ENTRY_FRAME_OVERHEAD_BYTES
+      this.reserve(bound)
+      if (this.frameScratch.length < count) {
+        this.frameScratch = new Int32Array(Math.max(count, this.frameScratch.length * 2))
+      }
+      const io = this.io
+      io[0] = this.len
+      io[1] = this.crc
+      nativeEncodeEntries(this.buf, io, type, term, firstIndex, datas, this.frameScratch)
+      this.len = io[0]!
+      this.crc = io[1]!
+      const frames = this.frameScratch
+      for (let i = 0; i < count; i++) frameSizes.push(frames[i]!)
+      return
+    }
+    const bigTerm = BigInt(term)
+    for (let i = 0; i < count; i++) {
+      const before = this.len
+      this.entry(type, bigTerm, firstIndex + i, datas[i])
+      frameSizes.push(this.len - before)
+    }
+  }
+
+  /**
    * Returns the bytes encoded so far as a view and starts a new, empty batch. The view stays valid until the next
    * call that encodes (the buffer is reused), so write it out before encoding more.
    */
@@ -222,7 +326,56 @@ export class FrameEncoder {
   /** Drops everything encoded since the last {@link take} and restores the running CRC to `crc`. */
   reset(crc: number): void {
     this.len = 0
+    this.prefixLen = 0
     this.crc = crc >>> 0
+  }
+
+  /**
+   * Starts the buffer with `bytes`, the part of the current page already in the file (fewer bytes than the
+   * alignment), so that the next {@link takeAligned} starts at a page boundary. Drops anything encoded and not
+   * taken. Empty `bytes` = the next write starts a page (a new segment).
+   */
+  setPrefix(bytes: Uint8Array): void {
+    if (this.align === 0 || bytes.length >= this.align) {
+      throw new Error("FrameEncoder.setPrefix: not an aligned encoder")
+    }
+    this.len = 0
+    this.reserve(bytes.length)
+    this.buf.set(bytes, 0)
+    this.len = bytes.length
+    this.prefixLen = bytes.length
+    this.tailStart = -1
+  }
+
+  /**
+   * For `O_DIRECT` writes: returns the prefix, the frames encoded since, and zeros up to the next multiple of the
+   * alignment, as one view of the aligned buffer (valid until the next call that encodes). Write it at the file
+   * position of the page start, then call {@link carryTail} before encoding more.
+   */
+  takeAligned(): AlignedTake {
+    const align = this.align
+    if (align === 0) throw new Error("FrameEncoder.takeAligned: not an aligned encoder")
+    const len = this.len
+    const end = Math.ceil(len / align) * align
+    this.reserve(end - len)
+    this.buf.fill(0, len, end)
+    const prefixBytes = this.prefixLen
+    this.tailStart = Math.floor(len / align) * align
+    const tailLen = len - this.tailStart
+    const out = { bytes: this.buf.subarray(0, end), prefixBytes, newBytes: len - prefixBytes }
+    // the buffer stays as it is until carryTail: the view must not change before it is written
+    this.len = this.tailStart + tailLen
+    return out
+  }
+
+  /** After the write of a {@link takeAligned}: keeps its last partial page as the prefix of the next write. */
+  carryTail(): void {
+    if (this.tailStart < 0) throw new Error("FrameEncoder.carryTail: no aligned take to carry")
+    const tailLen = this.len - this.tailStart
+    this.buf.copyWithin(0, this.tailStart, this.len)
+    this.len = tailLen
+    this.prefixLen = tailLen
+    this.tailStart = -1
   }
 }
 

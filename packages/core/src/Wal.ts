@@ -21,7 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import * as NFS from "node:fs"
 import * as Path from "node:path"
-import { FrameEncoder, LENGTH_WORD_BYTES } from "./Encoder.ts"
+import { canAlign, FrameEncoder, LENGTH_WORD_BYTES } from "./Encoder.ts"
 import * as FileLock from "./FileLock.ts"
 import * as Fsx from "./internal/fsx.ts"
 import * as Proto from "./Proto.ts"
@@ -72,6 +72,15 @@ export interface WriterOptions {
    * writers that sync every save (`syncInterval` 0); with it, saves without `sync` are durable too.
    */
   readonly dsync?: boolean | undefined
+  /**
+   * With {@link dsync}: write segments with `O_DIRECT` too (default true where possible). Each write then goes
+   * from the encoder's page-aligned buffer straight to the device, rewriting the partial page it starts in and
+   * zero-padding to the next page (the bytes after the log's end are zeros anyway), instead of being copied into
+   * the page cache and flushed from there: about 15% less time per durable write of a 1,000-entry batch on the
+   * machine of the README's figures. Used only when the native helper is loaded (it finds buffer addresses) and
+   * the file system accepts `O_DIRECT` (tmpfs does not); otherwise `O_DSYNC` alone. Same bytes, same durability.
+   */
+  readonly direct?: boolean | undefined
   /** Metadata stored in every segment's metadata record; undefined = no data field (go-binlogger). */
   readonly metadata?: Uint8Array | undefined
 }
@@ -151,6 +160,11 @@ export interface WalWriter {
   /** Write offset in the last segment. */
   readonly tailOffset: () => number
   /**
+   * How segments are written: `"direct"` (`O_DIRECT` + `O_DSYNC`, see {@link WriterOptions.direct}), `"dsync"`
+   * (`O_DSYNC`) or `"buffered"` (page cache, fdatasync on sync).
+   */
+  readonly writeMode: "direct" | "dsync" | "buffered"
+  /**
    * Appends entry records (term 0, type 0) in one write; fdatasyncs when `sync` is set; cuts a new segment when
    * etcd would. With `commit`, a state record `HardState{0, 0, commit}` announcing the group's last index comes
    * first, in the same write (binlog's group-commit marker; later segment headers repeat it, as etcd's cut does).
@@ -198,6 +212,7 @@ const makeWriter = (
   segmentSizeBytes: number,
   metadata: Uint8Array | undefined,
   dsync: boolean,
+  wantDirect: boolean,
   initial: {
     readonly segments: ReadonlyArray<Segment.SegmentName>
     readonly tail: Tail
@@ -207,14 +222,32 @@ const makeWriter = (
   }
 ): Effect.Effect<WalWriter, never, Scope.Scope> =>
   Effect.gen(function*() {
+    let tail = initial.tail
+    const directFlag = NFS.constants.O_DIRECT as number | undefined
+    let direct = false
+    const encoder = new FrameEncoder(initial.crc, undefined, dsync && wantDirect && canAlign ? DIRECT_ALIGN_BYTES : 0)
+    if (dsync && wantDirect && canAlign && directFlag !== undefined) {
+      // reopen the tail with O_DIRECT (a file system that refuses it keeps O_DSYNC alone) and carry the part of
+      // its current page that is already written, so the first write can start at the page boundary
+      const pageStart = Math.floor(tail.offset / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES
+      const prefix = new Uint8Array(tail.offset - pageStart)
+      const got = yield* Effect.result(Fsx.read(tail.fd, tail.path, prefix, 0, prefix.length, pageStart))
+      const reopened = got._tag === "Success" && got.success === prefix.length
+        ? yield* Effect.result(Fsx.open(tail.path, NFS.constants.O_RDWR | NFS.constants.O_DSYNC | directFlag))
+        : undefined
+      if (reopened !== undefined && reopened._tag === "Success") {
+        yield* Fsx.closeQuietly(tail.fd)
+        tail = { ...tail, fd: reopened.success }
+        encoder.setPrefix(prefix)
+        direct = true
+      }
+    }
     const pipeline = yield* SegmentPipeline.make(dir, Segment.preallocationBytes(segmentSizeBytes), {
-      flags: dsync ? NFS.constants.O_DSYNC : 0
+      flags: dsync ? NFS.constants.O_DSYNC | (direct ? directFlag! : 0) : 0
     })
     let segments = [...initial.segments]
-    let tail = initial.tail
     let lastIndex = initial.lastIndex
     let state = initial.hardState
-    const encoder = new FrameEncoder(initial.crc)
     const frames: Array<number> = []
 
     yield* Effect.addFinalizer(() =>
@@ -225,9 +258,16 @@ const makeWriter = (
     )
 
     const writeEncoded = Effect.gen(function*() {
-      const bytes = encoder.take()
-      yield* Fsx.writeAll(tail.fd, tail.path, bytes, tail.offset)
-      tail.offset += bytes.length
+      if (direct) {
+        const aligned = encoder.takeAligned()
+        yield* Fsx.writeAll(tail.fd, tail.path, aligned.bytes, tail.offset - aligned.prefixBytes)
+        encoder.carryTail()
+        tail.offset += aligned.newBytes
+      } else {
+        const bytes = encoder.take()
+        yield* Fsx.writeAll(tail.fd, tail.path, bytes, tail.offset)
+        tail.offset += bytes.length
+      }
       for (const f of frames) {
         tail.model.write(LENGTH_WORD_BYTES)
         tail.model.write(f - LENGTH_WORD_BYTES)
@@ -253,19 +293,29 @@ const makeWriter = (
       // 2. header of the next segment in a preallocated temp file
       const next = Segment.parseSegmentName(Segment.segmentName(tail.segment.seq + 1n, lastIndex + 1n))!
       const file = yield* pipeline.take
+      if (direct) encoder.setPrefix(EMPTY)
       encodeRecord(RecordType.crc, undefined)
       encodeRecord(RecordType.metadata, metadata)
       if (!isEmptyHardState(state)) encodeRecord(RecordType.state, Proto.encodeHardState(state))
-      const header = encoder.take()
       frames.length = 0
-      yield* Fsx.writeAll(file.fd, file.path, header, 0)
+      let headerBytes: number
+      if (direct) {
+        const aligned = encoder.takeAligned()
+        yield* Fsx.writeAll(file.fd, file.path, aligned.bytes, 0)
+        encoder.carryTail()
+        headerBytes = aligned.newBytes
+      } else {
+        const header = encoder.take()
+        yield* Fsx.writeAll(file.fd, file.path, header, 0)
+        headerBytes = header.length
+      }
       yield* Fsx.fdatasync(file.fd, file.path)
       // 3. rename into place and make the rename durable
       const path = `${dir}/${next.name}`
       yield* Fsx.rename(file.path, path)
       yield* Fsx.fsyncDir(dir)
       yield* Fsx.closeQuietly(tail.fd)
-      tail = { fd: file.fd, path, segment: next, offset: header.length, model: new PageWriterModel(header.length) }
+      tail = { fd: file.fd, path, segment: next, offset: headerBytes, model: new PageWriterModel(headerBytes) }
       segments.push(next)
     })
 
@@ -315,11 +365,16 @@ const makeWriter = (
         // below 2^53 the index runs as a number; above, as a bigint (same bytes either way)
         let index: number | bigint = last <= MAX_SAFE_INDEX ? Number(first) : first
         for (const b of batches) {
+          if (typeof index === "number") {
+            encoder.entries(0, 0, index, b, frames)
+            index += b.length
+            continue
+          }
           for (let i = 0; i < b.length; i++) {
             const before = encoder.size
             encoder.entry(0, 0n, index, b[i])
             frames.push(encoder.size - before)
-            index = typeof index === "number" ? index + 1 : index + 1n
+            index = index + 1n
           }
         }
         yield* writeEncoded
@@ -353,6 +408,7 @@ const makeWriter = (
       lastIndex: () => lastIndex,
       segments: () => segments,
       tailOffset: () => tail.offset,
+      writeMode: direct ? "direct" : dsync ? "dsync" : "buffered",
       save,
       saveBatches,
       saveSnapshot,
@@ -363,6 +419,11 @@ const makeWriter = (
   })
 
 const MAX_SAFE_INDEX = BigInt(Number.MAX_SAFE_INTEGER)
+
+/** O_DIRECT alignment of buffer addresses, file offsets and lengths: one page, a multiple of every logical block. */
+const DIRECT_ALIGN_BYTES = 4096
+
+const EMPTY = new Uint8Array(0)
 
 const isEmptyHardState = (h: Proto.HardStateValue): boolean => h.term === 0n && h.vote === 0n && h.commit === 0n
 
@@ -412,7 +473,7 @@ export const create = (
     const model = new PageWriterModel(0)
     model.write(header.length)
     model.flush()
-    return yield* makeWriter(dir, segmentSizeBytes, options.metadata, dsync, {
+    return yield* makeWriter(dir, segmentSizeBytes, options.metadata, dsync, options.direct !== false, {
       segments: [first],
       tail: { fd, path, segment: first, offset: header.length, model },
       crc,
@@ -496,7 +557,7 @@ const openLocked = (
     )
     const listing = yield* Segment.list(dir)
     const model = new PageWriterModel(t.offset)
-    const writer = yield* makeWriter(dir, segmentSizeBytes, read.metadata, dsync, {
+    const writer = yield* makeWriter(dir, segmentSizeBytes, read.metadata, dsync, options.direct !== false, {
       segments: listing.segments.filter((s) => s.seq <= t.segment.seq),
       tail: { fd, path, segment: t.segment, offset: t.offset, model },
       crc: t.crc,
