@@ -502,6 +502,23 @@ describe("BinLogger: recovery", () => {
           Effect.map(log.createSnapshot, Option.map((l) => l.prevIndex))
         ]))
       assert.deepStrictEqual([snap, cur, lease], [2n, 3n, Option.some(2n)])
+      // set aside, so that etcd's Load and go-binlogger's Start (newest .snap) open where binlog did
+      const orphan = Snap.snapName(0n, 3n)
+      assert.isFalse(NFS.existsSync(Path.join(snapDir, orphan)))
+      assert.isTrue(NFS.existsSync(Path.join(snapDir, `.${orphan}.orphan`)))
+      assert.deepStrictEqual((yield* Snap.list(snapDir)).map((s) => s.index), [2n])
+    }))
+
+  it.effect("a .snap.tmp left by a crash inside Snap.save is removed on start", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const { snapDir } = dirs(root)
+      yield* withLogger(root, (log) => log.log([text("a")]))
+      const tmp = Path.join(snapDir, `${Snap.snapName(0n, 1n)}.tmp`)
+      NFS.writeFileSync(tmp, "half a snapshot")
+      const cur = yield* withLogger(root, (log) => log.currentIndex)
+      assert.strictEqual(cur, 1n)
+      assert.isFalse(NFS.existsSync(tmp))
     }))
 
   it.effect("a group whose marker announces more entries than reached the disk is dropped whole on start", () =>

@@ -55,6 +55,14 @@ export const recover = (
       return { writer, snapshotIndex: 0n, snapshotName: undefined }
     }
 
+    // `<name>.snap.tmp`: a Snap.save that a crash interrupted before its rename; never a snapshot. Left in place, it
+    // would sort after the .snap files, where go-binlogger's Start looks for the newest one.
+    for (const name of yield* Fsx.readdir(snapDir)) {
+      if (!name.endsWith(".snap.tmp")) continue
+      yield* Effect.logWarning(`binlog: removing ${name}, an unfinished snapshot file`)
+      yield* Fsx.unlink(`${snapDir}/${name}`)
+    }
+
     const candidates: Array<Candidate> = []
     for (const s of yield* Snap.list(snapDir)) {
       const read = yield* Effect.result(Snap.read(`${snapDir}/${s.name}`))
@@ -74,6 +82,8 @@ export const recover = (
 
     let repaired = false
     const failures: Array<string> = []
+    /** .snap files newer than the start point found whose WAL snapshot record was never written. */
+    const orphans: Array<string> = []
     for (let i = 0; i < candidates.length; i++) {
       const c = candidates[i]!
       const attempt = yield* Effect.result(
@@ -93,6 +103,7 @@ export const recover = (
           yield* Metric.update(Metrics.repairBytesDropped, dropped.bytes)
         }
         if (failures.length > 0) yield* Effect.logWarning(`binlog: fell back past: ${failures.join("; ")}`)
+        yield* setAsideOrphans(snapDir, orphans)
         return { writer, snapshotIndex: c.index, snapshotName: c.name }
       }
       const err: WalReadError = attempt.failure as WalReadError
@@ -115,6 +126,7 @@ export const recover = (
         failures.push(`${c.name ?? "initial record {0,0}"}: ${err.message}`)
         if (c.name !== undefined) {
           yield* Effect.logWarning(`binlog: ${c.name} has no WAL snapshot record; falling back to an older start point`)
+          if (err._tag === "SnapshotNotFound") orphans.push(c.name)
         }
         continue
       }
@@ -126,4 +138,19 @@ export const recover = (
       reason: `no start point found (${failures.join("; ")})`,
       cause: undefined
     })
+  })
+
+/**
+ * Renames `.snap` files without a WAL snapshot record (a crash between the .snap file and its WAL record, etcd's
+ * order) to `.<name>.orphan`: they stay on disk for inspection, but no longer end in `.snap` and sort before the
+ * snapshots, so etcd's `Load` and go-binlogger's `Start` (which take the newest `.snap`) open the same start point
+ * as binlog instead of failing with `snapshot not found`.
+ */
+const setAsideOrphans = (snapDir: string, names: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    for (const name of names) {
+      yield* Effect.logWarning(`binlog: ${name} has no WAL snapshot record; renamed to .${name}.orphan`)
+      yield* Fsx.rename(`${snapDir}/${name}`, `${snapDir}/.${name}.orphan`)
+    }
+    if (names.length > 0) yield* Fsx.fsyncDir(snapDir)
   })
