@@ -107,6 +107,18 @@ export const make = (
 
     const queue = yield* Queue.unbounded<Command, Cause.Done>()
     let segmentsSeen = writer.segments().length
+    // One group is written at a time: by the writer fiber, or (when it has nothing to do) by a caller itself.
+    let busy = false
+    let idle = Deferred.makeUnsafe<void>()
+    const setIdle = Effect.sync(() => {
+      busy = false
+      const old = idle
+      idle = Deferred.makeUnsafe<void>()
+      Deferred.doneUnsafe(old, Effect.void)
+    })
+    const awaitIdle = Effect.gen(function*() {
+      while (busy) yield* Deferred.await(idle)
+    })
 
     // --- the writer fiber ---
     const stop = (reason: string, cause: unknown) => {
@@ -257,7 +269,9 @@ export const make = (
     const loop = Effect.gen(function*() {
       while (true) {
         const cmds = yield* Queue.takeAll(queue)
-        yield* process(cmds)
+        yield* awaitIdle
+        busy = true
+        yield* Effect.ensuring(process(cmds), setIdle)
       }
     }).pipe(Effect.catchTag("Done", () => Effect.void))
 
@@ -278,6 +292,7 @@ export const make = (
         closing = true
         yield* Queue.end(queue)
         yield* Fiber.await(loopFiber)
+        yield* awaitIdle
       })
     )
 
@@ -289,7 +304,18 @@ export const make = (
         if (stopped) return Effect.fail(stopped)
         if (closing) return Effect.fail(new LoggerClosed())
         const done = Deferred.makeUnsafe<A, E>()
-        if (!Queue.offerUnsafe(queue, make(done as unknown as D))) return Effect.fail(new LoggerClosed())
+        const cmd = make(done as unknown as D)
+        if (cmd._tag === "Append" && !busy && Queue.sizeUnsafe(queue) === 0) {
+          // Nothing is being written or waiting: write this group here, in the caller's fiber, instead of handing it
+          // to the writer fiber and back (two fiber switches, ~15 µs per call for a lone caller: bench/wal.ts).
+          // Commands offered meanwhile wait for it in the writer fiber (awaitIdle).
+          busy = true
+          return Effect.andThen(
+            Effect.uninterruptible(Effect.ensuring(writeGroup([cmd]), setIdle)),
+            Deferred.await(done)
+          )
+        }
+        if (!Queue.offerUnsafe(queue, cmd)) return Effect.fail(new LoggerClosed())
         return Deferred.await(done)
       })
 
