@@ -509,6 +509,21 @@ describe("BinLogger: recovery", () => {
       assert.deepStrictEqual((yield* Snap.list(snapDir)).map((s) => s.index), [2n])
     }))
 
+  it.effect("status reports how segments are written: O_DSYNC (+ O_DIRECT by default) at syncInterval 0", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const modes = [
+        (yield* withLogger(root, (log) => log.status)).io.writeMode,
+        (yield* withLogger(root, (log) => log.status, { directIo: false })).io.writeMode,
+        (yield* withLogger(root, (log) => log.status, { syncInterval: "5 millis" })).io.writeMode
+      ]
+      // O_DIRECT needs the native helper and a file system that accepts it (tmpfs does not)
+      assert.include(["direct", "dsync"], modes[0])
+      assert.deepStrictEqual(modes.slice(1), ["dsync", "buffered"])
+      const status = yield* withLogger(root, (log) => log.status)
+      assert.include(["sse4.2", "native-table", "javascript"], status.io.crc32c)
+    }))
+
   it.effect("a .snap.tmp left by a crash inside Snap.save is removed on start", () =>
     Effect.gen(function*() {
       const root = yield* tempDir

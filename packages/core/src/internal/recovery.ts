@@ -19,6 +19,8 @@ export interface RecoverOptions {
   readonly segmentSizeBytes: number
   /** Open the segments with O_DSYNC (see `Wal.WriterOptions.dsync`). */
   readonly dsync: boolean
+  /** With dsync, O_DIRECT where possible (see `Wal.WriterOptions.direct`). */
+  readonly direct: boolean
 }
 
 export interface Recovered {
@@ -43,12 +45,12 @@ export const recover = (
   options: RecoverOptions
 ): Effect.Effect<Recovered, RecoveryFailed | WalLocked | WalIoError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { dsync, segmentSizeBytes, snapDir, walDir } = options
+    const { direct, dsync, segmentSizeBytes, snapDir, walDir } = options
     yield* Fsx.mkdirp(walDir, 0o700)
     yield* Fsx.mkdirp(snapDir, 0o700)
     yield* FileLock.acquire(walDir)
     if (!(yield* Segment.exists(walDir))) {
-      const writer = yield* Wal.create(walDir, { segmentSizeBytes, lock: false, dsync }).pipe(
+      const writer = yield* Wal.create(walDir, { segmentSizeBytes, lock: false, dsync, direct }).pipe(
         Effect.catchTag("WalExists", (e) => Effect.die(e))
       )
       yield* Effect.logDebug(`binlog: created a new WAL in ${walDir}`)
@@ -91,7 +93,8 @@ export const recover = (
           segmentSizeBytes,
           lock: false,
           dropUncommitted: true,
-          dsync
+          dsync,
+          direct
         })
       )
       if (attempt._tag === "Success") {
