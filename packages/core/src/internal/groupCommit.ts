@@ -109,6 +109,8 @@ export const make = (
     let segmentsSeen = writer.segments().length
     // One group is written at a time: by the writer fiber, or (when it has nothing to do) by a caller itself.
     let busy = false
+    /** Commands in the last group written: 1 means a lone caller, whose next group may be written inline. */
+    let lastGroupCommands = 1
     let idle = Deferred.makeUnsafe<void>()
     const setIdle = Effect.sync(() => {
       busy = false
@@ -128,6 +130,7 @@ export const make = (
 
     const writeGroup = (group: ReadonlyArray<Extract<Command, { _tag: "Append" }>>) =>
       Effect.gen(function*() {
+        lastGroupCommands = group.length
         // the accepted batches as they are (no object or bigint per entry: see WalWriter.saveBatches)
         const batches: Array<ReadonlyArray<Uint8Array>> = []
         let count = 0
@@ -268,8 +271,12 @@ export const make = (
 
     const loop = Effect.gen(function*() {
       while (true) {
-        const cmds = yield* Queue.takeAll(queue)
-        yield* awaitIdle
+        const cmds: Array<Command> = yield* Queue.takeAll(queue)
+        if (busy) {
+          // a caller is writing its own group: wait for it, then take what arrived meanwhile too (one group)
+          yield* awaitIdle
+          for (const more of yield* Queue.clear(queue)) cmds.push(more)
+        }
         busy = true
         yield* Effect.ensuring(process(cmds), setIdle)
       }
@@ -305,10 +312,11 @@ export const make = (
         if (closing) return Effect.fail(new LoggerClosed())
         const done = Deferred.makeUnsafe<A, E>()
         const cmd = make(done as unknown as D)
-        if (cmd._tag === "Append" && !busy && Queue.sizeUnsafe(queue) === 0) {
-          // Nothing is being written or waiting: write this group here, in the caller's fiber, instead of handing it
-          // to the writer fiber and back (two fiber switches, ~15 µs per call for a lone caller: bench/wal.ts).
-          // Commands offered meanwhile wait for it in the writer fiber (awaitIdle).
+        if (cmd._tag === "Append" && !busy && lastGroupCommands <= 1 && Queue.sizeUnsafe(queue) === 0) {
+          // A lone caller (nothing being written or waiting, and the last group had one command): write this group
+          // here, in the caller's fiber, instead of handing it to the writer fiber and back (two fiber switches,
+          // ~15 µs per call: bench/wal.ts). Commands offered meanwhile wait for it in the writer fiber (awaitIdle).
+          // With concurrent callers groups have many commands, and the writer fiber gathers them as before.
           busy = true
           return Effect.andThen(
             Effect.uninterruptible(Effect.ensuring(writeGroup([cmd]), setIdle)),
