@@ -103,7 +103,9 @@ export class FrameEncoder {
   /** `buf` as 32-bit words, for the CRC (see `Crc32c.updateWords`); undefined on big-endian platforms. */
   private words: Int32Array | undefined
   private len = 0
-  /** Scratch for the native batch encoder: frame sizes out, [position, crc] in and out. */
+  /** Scratch for the native batch encoder: payloads end to end, their sizes, frame sizes out, [position, crc]. */
+  private staged = new Uint8Array(0)
+  private lengths = new Int32Array(0)
   private frameScratch = new Int32Array(0)
   private readonly io = new Float64Array(2)
   /** Address alignment of `buf` for O_DIRECT, 0 = none. */
@@ -285,20 +287,30 @@ export class FrameEncoder {
     frameSizes: Array<number>
   ): void {
     const count = datas.length
-    if (
-      nativeEncodeEntries !== undefined && count > 1 && type >= 0 && type < 0x80 && term >= 0 && term < 0x80 &&
-      Array.isArray(datas)
-    ) {
-      let bound = 0
-      for (let i = 0; i < count; i++) bound += datas[i]!.length + Native.ENTRY_FRAME_OVERHEAD_BYTES
-      this.reserve(bound)
-      if (this.frameScratch.length < count) {
-        this.frameScratch = new Int32Array(Math.max(count, this.frameScratch.length * 2))
+    if (nativeEncodeEntries !== undefined && count > 1 && type >= 0 && type < 0x80 && term >= 0 && term < 0x80) {
+      // the payloads end to end in `staged` (one TypedArray.set each), then one native call frames them all
+      if (this.lengths.length < count) {
+        const n = Math.max(count, this.lengths.length * 2)
+        this.lengths = new Int32Array(n)
+        this.frameScratch = new Int32Array(n)
       }
+      const lengths = this.lengths
+      let total = 0
+      for (let i = 0; i < count; i++) total += datas[i]!.length
+      if (this.staged.length < total) this.staged = new Uint8Array(Math.max(total, this.staged.length * 2))
+      const staged = this.staged
+      let at = 0
+      for (let i = 0; i < count; i++) {
+        const d = datas[i]!
+        staged.set(d, at)
+        lengths[i] = d.length
+        at += d.length
+      }
+      this.reserve(total + count * Native.ENTRY_FRAME_OVERHEAD_BYTES)
       const io = this.io
       io[0] = this.len
       io[1] = this.crc
-      nativeEncodeEntries(this.buf, io, type, term, firstIndex, datas, this.frameScratch)
+      nativeEncodeEntries(this.buf, io, type, term, firstIndex, staged, lengths, count, this.frameScratch)
       this.len = io[0]!
       this.crc = io[1]!
       const frames = this.frameScratch

@@ -12,10 +12,10 @@ export interface NativeBinding {
   /** `Crc32c.update` over `bytes[start, end)`; throws a TypeError on bad arguments. */
   readonly crc32cUpdate: (crc: number, bytes: Uint8Array, start: number, end: number) => number
   /**
-   * Encodes one entry frame per element of `datas` (indexes `firstIndex`, `firstIndex + 1`, ...) at `io[0]` in
-   * `out`, continuing the CRC `io[1]`; updates `io` to the new end and CRC and writes each frame's size to
-   * `frames`. `out` must have room for every frame (the caller reserves {@link ENTRY_FRAME_OVERHEAD_BYTES} per
-   * entry beyond its data); throws a TypeError otherwise.
+   * Encodes one entry frame per payload (laid end to end in `staged`, their sizes in `lengths[0, count)`; indexes
+   * `firstIndex`, `firstIndex + 1`, ...) at `io[0]` in `out`, continuing the CRC `io[1]`; updates `io` to the new
+   * end and CRC and writes each frame's size to `frames`. `out` must have room for every frame (the caller reserves
+   * {@link ENTRY_FRAME_OVERHEAD_BYTES} per entry beyond its data); throws a TypeError otherwise.
    */
   readonly encodeEntries: (
     out: Uint8Array,
@@ -23,7 +23,9 @@ export interface NativeBinding {
     type: number,
     term: number,
     firstIndex: number,
-    datas: ReadonlyArray<Uint8Array>,
+    staged: Uint8Array,
+    lengths: Int32Array,
+    count: number,
     frames: Int32Array
   ) => void
   /**
