@@ -286,7 +286,26 @@ export class FrameEncoder {
     datas: ReadonlyArray<Uint8Array>,
     frameSizes: Array<number>
   ): void {
-    const count = datas.length
+    this.entryBatches(type, term, firstIndex, [datas], frameSizes)
+  }
+
+  /**
+   * {@link entries} for the payloads of several batches in order (a group commit's), in one native call.
+   */
+  entryBatches(
+    type: number,
+    term: number,
+    firstIndex: number,
+    batches: ReadonlyArray<ReadonlyArray<Uint8Array>>,
+    frameSizes: Array<number>
+  ): void {
+    let count = 0
+    let total = 0
+    for (let b = 0; b < batches.length; b++) {
+      const datas = batches[b]!
+      count += datas.length
+      for (let i = 0; i < datas.length; i++) total += datas[i]!.length
+    }
     if (nativeEncodeEntries !== undefined && count > 1 && type >= 0 && type < 0x80 && term >= 0 && term < 0x80) {
       // the payloads end to end in `staged` (one TypedArray.set each), then one native call frames them all
       if (this.lengths.length < count) {
@@ -294,17 +313,19 @@ export class FrameEncoder {
         this.lengths = new Int32Array(n)
         this.frameScratch = new Int32Array(n)
       }
-      const lengths = this.lengths
-      let total = 0
-      for (let i = 0; i < count; i++) total += datas[i]!.length
       if (this.staged.length < total) this.staged = new Uint8Array(Math.max(total, this.staged.length * 2))
+      const lengths = this.lengths
       const staged = this.staged
       let at = 0
-      for (let i = 0; i < count; i++) {
-        const d = datas[i]!
-        staged.set(d, at)
-        lengths[i] = d.length
-        at += d.length
+      let k = 0
+      for (let b = 0; b < batches.length; b++) {
+        const datas = batches[b]!
+        for (let i = 0; i < datas.length; i++) {
+          const d = datas[i]!
+          staged.set(d, at)
+          lengths[k++] = d.length
+          at += d.length
+        }
       }
       this.reserve(total + count * Native.ENTRY_FRAME_OVERHEAD_BYTES)
       const io = this.io
@@ -318,10 +339,14 @@ export class FrameEncoder {
       return
     }
     const bigTerm = BigInt(term)
-    for (let i = 0; i < count; i++) {
-      const before = this.len
-      this.entry(type, bigTerm, firstIndex + i, datas[i])
-      frameSizes.push(this.len - before)
+    let index = firstIndex
+    for (let b = 0; b < batches.length; b++) {
+      const datas = batches[b]!
+      for (let i = 0; i < datas.length; i++) {
+        const before = this.len
+        this.entry(type, bigTerm, index++, datas[i])
+        frameSizes.push(this.len - before)
+      }
     }
   }
 

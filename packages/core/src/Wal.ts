@@ -364,17 +364,15 @@ const makeWriter = (
         const last = first + BigInt(count) - 1n
         // below 2^53 the index runs as a number; above, as a bigint (same bytes either way)
         let index: number | bigint = last <= MAX_SAFE_INDEX ? Number(first) : first
-        for (const b of batches) {
-          if (typeof index === "number") {
-            encoder.entries(0, 0, index, b, frames)
-            index += b.length
-            continue
-          }
-          for (let i = 0; i < b.length; i++) {
-            const before = encoder.size
-            encoder.entry(0, 0n, index, b[i])
-            frames.push(encoder.size - before)
-            index = index + 1n
+        if (typeof index === "number") encoder.entryBatches(0, 0, index, batches, frames)
+        else {
+          for (const b of batches) {
+            for (let i = 0; i < b.length; i++) {
+              const before = encoder.size
+              encoder.entry(0, 0n, index, b[i])
+              frames.push(encoder.size - before)
+              index = index + 1n
+            }
           }
         }
         yield* writeEncoded

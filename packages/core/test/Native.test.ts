@@ -86,9 +86,18 @@ describe("FrameEncoder.entries (one native call per batch)", () => {
           one.entry(type, BigInt(term), BigInt(first + i), d)
           expectedSizes.push(one.size - before)
         })
+        // the same payloads split into several batches (a group commit's) in one call
+        const groups = new FrameEncoder(crc, 16)
+        const groupSizes: Array<number> = []
+        const cut = Math.floor(datas.length / 3)
+        groups.entryBatches(type, term, first, [datas.slice(0, cut), [], datas.slice(cut)], groupSizes)
         assert.strictEqual(batch.crc, one.crc)
+        assert.strictEqual(groups.crc, one.crc)
         assert.deepStrictEqual(sizes, expectedSizes)
-        assert.strictEqual(hex(batch.take()), hex(one.take()))
+        assert.deepStrictEqual(groupSizes, expectedSizes)
+        const expected = hex(one.take())
+        assert.strictEqual(hex(batch.take()), expected)
+        assert.strictEqual(hex(groups.take()), expected)
       }
     ))
 
