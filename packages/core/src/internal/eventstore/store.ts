@@ -76,10 +76,23 @@ type PrepareFailure = WrongExpectedVersion | DuplicateEventId | InvalidAppend | 
 
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({})
 
+/** {@link validateRequest} for one stream and one event (the common case): the same checks, no sets. */
+const validateSingle = (a: StreamAppend<EncodedEvent>): InvalidAppend | undefined => {
+  if (a.streamId.length === 0 || a.streamId.length > Envelope.MAX_ID_BYTES) {
+    return new InvalidAppend({ reason: `stream id length ${a.streamId.length} is out of range` })
+  }
+  if (a.expectedVersion._tag === "Exact" && a.expectedVersion.version < 0n) {
+    return new InvalidAppend({ reason: `negative expected version for ${a.streamId}` })
+  }
+  if (a.events[0]!.eventId.length > Envelope.MAX_ID_BYTES) return new InvalidAppend({ reason: "event id too long" })
+  return undefined
+}
+
 const validateRequest = (
   appends: ReadonlyArray<StreamAppend<EncodedEvent>>
 ): InvalidAppend | DuplicateEventId | undefined => {
   if (appends.length === 0) return new InvalidAppend({ reason: "no streams" })
+  if (appends.length === 1 && appends[0]!.events.length === 1) return validateSingle(appends[0]!)
   const streams = new Set<string>()
   const ids = new Set<string>()
   let total = 0
@@ -261,7 +274,7 @@ export const make = (
         for (const a of appends) {
           let version = 0
           for (const e of a.events) {
-            const p = tbl.recent.get(e.eventId)!
+            const p = tbl.recent.find(e.eventId)!
             if (p.streamId !== a.streamId) {
               return Result.fail(
                 new DuplicateEventId({ eventId: e.eventId, reason: `already stored in stream ${p.streamId}` })
@@ -358,11 +371,9 @@ export const make = (
         let total = 0
         for (const a of appends) total += a.events.length
         const versions: Array<bigint> = []
-        return logger.logPrepared(prepare(appends, total, versions)).pipe(
-          Effect.catch(onAppendFailure),
-          Effect.flatMap((range): Effect.Effect<AppendManyResult> => {
-            if ("idempotent" in range) return Effect.succeed(range)
-            const r = range
+        return Effect.matchEffect(logger.logPrepared(prepare(appends, total, versions)), {
+          onFailure: onAppendFailure,
+          onSuccess: (r): Effect.Effect<AppendManyResult> => {
             eventsAppended.updateUnsafe(total, context)
             const result: AppendManyResult = {
               streams: appends.length === 1
@@ -377,8 +388,8 @@ export const make = (
             sinceCheckpoint = 0
             checkpointRunning = true
             return Effect.as(checkpointNow, result)
-          })
-        )
+          }
+        })
       })
 
     // --- reads ---
@@ -454,7 +465,7 @@ export const make = (
       streamVersion: (streamId) => Effect.sync(() => BigInt(tbl.version(streamId))),
       findEventId: (eventId) =>
         Effect.suspend(() => {
-          const p = tbl.recent.get(eventId)
+          const p = tbl.recent.find(eventId)
           if (p === undefined) return Effect.succeed(Option.none())
           const found = { streamId: p.streamId, streamVersion: BigInt(p.version), index: BigInt(p.index) }
           // prepared entries may still be in flight: the sync completes after them (or fails if they did)

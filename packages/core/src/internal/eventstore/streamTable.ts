@@ -5,9 +5,8 @@
  *   stream from version `base + 1` on (`base` > 0 only when the log was purged before the table was rebuilt), as a
  *   growable `Float64Array` (exact below 2^53): **8 bytes per event** (up to 16 with the doubling slack), plus about
  *   100 bytes per stream and its id. The current version and the expected-version check are O(1).
- * - **Recent event ids**: the last `window` event ids with their position: a `Map` for lookups plus a ring of the
- *   ids in arrival order for eviction (never `Map` iteration: V8 leaves deleted entries as holes that iteration must
- *   skip, which made "evict the oldest" cost ~25 µs with 100,000 ids). About 150 bytes per id with UUIDs.
+ * - **Recent event ids**: the last `window` event ids with their position (`RecentIds`: no object or string kept
+ *   per UUID id, about 80 bytes per id).
  *
  * Checkpoint file (`streams-<index as 16 hex digits>.ckpt`): protobuf message `StreamTableCheckpoint` followed by
  * the CRC-32C (little endian u32) of the message bytes:
@@ -23,27 +22,24 @@
  * message RecentId { string event_id = 1; string stream_id = 2; uint64 version = 3; uint64 index = 4; }
  * ```
  *
+ * Written by a hand-driven encoder into one buffer (fields in field-number order, as protobufjs would write them:
+ * the tests compare both byte for byte); read with protobufjs' `Reader`.
+ *
  * @since 0.1.0
  */
 import protobuf from "protobufjs"
 import * as Crc32c from "../../Crc32c.ts"
+import { RecentIds, UUID_CHARS } from "./recentIds.ts"
 
-const { Reader, Writer } = protobuf
+const { Reader } = protobuf
 
 /** A stream's state. */
 export interface StreamState {
+  /** The stream id (the map's key). */
+  readonly id: string
   version: number
   base: number
   indexes: Float64Array
-}
-
-/** Where an event id was stored. */
-export interface IdPosition {
-  readonly streamId: string
-  readonly version: number
-  readonly index: number
-  /** Its slot in the eviction ring. */
-  readonly slot: number
 }
 
 const grow = (a: Float64Array, n: number): Float64Array => {
@@ -56,41 +52,16 @@ const grow = (a: Float64Array, n: number): Float64Array => {
 /** The mutable table. Updated only by the writer's prepare function and by replay. */
 export class StreamTable {
   readonly streams = new Map<string, StreamState>()
-  readonly recent = new Map<string, IdPosition>()
+  /** The idempotency window. */
+  readonly recent: RecentIds
   /** Highest global index reflected in the table. */
   appliedTo = 0
   events = 0
   readonly window: number
-  private readonly ring: Array<string>
-  private tail = 0
-  private count = 0
 
   constructor(window: number) {
     this.window = window
-    this.ring = new Array<string>(Math.max(0, window))
-  }
-
-  /** Remembers an event id (evicting the oldest beyond the window). */
-  rememberId(eventId: string, streamId: string, version: number, index: number): void {
-    if (this.window <= 0 || eventId.length === 0) return
-    if (this.count === this.window) {
-      const old = this.ring[this.tail]!
-      if (this.recent.get(old)?.slot === this.tail) this.recent.delete(old)
-      this.count--
-    }
-    this.ring[this.tail] = eventId
-    this.recent.set(eventId, { streamId, version, index, slot: this.tail })
-    this.tail = (this.tail + 1) % this.window
-    this.count++
-  }
-
-  /** The remembered ids, oldest first. */
-  *recentIds(): IterableIterator<[string, IdPosition]> {
-    for (let k = 0; k < this.count; k++) {
-      const id = this.ring[(this.tail - this.count + k + this.window) % this.window]!
-      const p = this.recent.get(id)
-      if (p !== undefined && p.slot === (this.tail - this.count + k + this.window) % this.window) yield [id, p]
-    }
+    this.recent = new RecentIds(window)
   }
 
   version(streamId: string): number {
@@ -103,7 +74,7 @@ export class StreamTable {
   record(streamId: string, version: number, index: number, eventId: string): string | undefined {
     let s = this.streams.get(streamId)
     if (s === undefined) {
-      s = { version: version - 1, base: version - 1, indexes: new Float64Array(4) }
+      s = { id: streamId, version: version - 1, base: version - 1, indexes: new Float64Array(4) }
       this.streams.set(streamId, s)
     }
     if (version !== s.version + 1) {
@@ -115,7 +86,8 @@ export class StreamTable {
     s.version = version
     if (index > this.appliedTo) this.appliedTo = index
     this.events++
-    this.rememberId(eventId, streamId, version, index)
+    // the stream's own id string, not the caller's copy: the window then holds no string per event
+    this.recent.remember(eventId, s.id, version, index)
     return undefined
   }
 
@@ -154,42 +126,136 @@ const LEN = 2
 const VARINT = 0
 const tag = (f: number, w: number) => (f << 3) | w
 
+/** Bytes of `n` (a non-negative integer below 2^53) as a protobuf varint. */
+const varintBytes = (n: number): number => {
+  let bytes = 1
+  while (n >= 128) {
+    n = Math.floor(n / 128)
+    bytes++
+  }
+  return bytes
+}
+
+/** UTF-8 bytes of `s` as `TextEncoder`/`Buffer` write it (a lone surrogate becomes U+FFFD, 3 bytes). */
+const utf8Bytes = (s: string): number => {
+  let n = s.length
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) continue
+    if (c < 0x800) n += 1
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2 // a surrogate pair: 2 units, 4 bytes
+      i++
+    } else n += 2
+  }
+  return n
+}
+
+/** A protobuf writer into one growing buffer (no object per field, unlike protobufjs' `Writer`). */
+class ByteWriter {
+  buf: Buffer
+  pos = 0
+  constructor(capacity: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(64, capacity))
+  }
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    const next = Buffer.allocUnsafe(Math.max(this.pos + n, this.buf.length * 2))
+    next.set(this.buf.subarray(0, this.pos))
+    this.buf = next
+  }
+  /** A varint of a non-negative integer below 2^53 (callers `ensure` room: up to 8 bytes). */
+  varint(n: number): void {
+    const buf = this.buf
+    let pos = this.pos
+    while (n >= 128) {
+      buf[pos++] = (n % 128) | 128
+      n = Math.floor(n / 128)
+    }
+    buf[pos++] = n
+    this.pos = pos
+  }
+  /** A length-delimited string whose UTF-8 length the caller computed (and `ensure`d room for). */
+  string(s: string, bytes: number): void {
+    this.varint(bytes)
+    if (bytes === s.length) {
+      const buf = this.buf
+      let pos = this.pos
+      for (let i = 0; i < s.length; i++) buf[pos++] = s.charCodeAt(i)
+      this.pos = pos
+    } else {
+      this.pos += this.buf.write(s, this.pos, "utf8")
+    }
+  }
+}
+
 /** Serializes the table (synchronously: a consistent copy of the moment). */
 export const encodeCheckpoint = (table: StreamTable): Uint8Array => {
-  const w = Writer.create()
-  w.uint32(tag(1, VARINT)).uint32(CHECKPOINT_FORMAT)
-  w.uint32(tag(2, VARINT)).uint64(table.appliedTo)
+  const w = new ByteWriter(64 + table.events * 2 + table.recent.size * 64)
+  w.ensure(32)
+  w.varint(tag(1, VARINT))
+  w.varint(CHECKPOINT_FORMAT)
+  w.varint(tag(2, VARINT))
+  w.varint(table.appliedTo)
   for (const [id, s] of table.streams) {
-    w.uint32(tag(3, LEN)).fork()
-    w.uint32(tag(1, LEN)).string(id)
-    w.uint32(tag(2, VARINT)).uint64(s.version)
-    if (s.base > 0) w.uint32(tag(3, VARINT)).uint64(s.base)
+    const idBytes = utf8Bytes(id)
     const n = s.version - s.base
+    let deltaBytes = 0
+    for (let i = 0, prev = 0; i < n; i++) {
+      const x = s.indexes[i]!
+      deltaBytes += varintBytes(x - prev)
+      prev = x
+    }
+    const size = 1 + varintBytes(idBytes) + idBytes + 1 + varintBytes(s.version) +
+      (s.base > 0 ? 1 + varintBytes(s.base) : 0) + (n > 0 ? 1 + varintBytes(deltaBytes) + deltaBytes : 0)
+    w.ensure(11 + size)
+    w.varint(tag(3, LEN))
+    w.varint(size)
+    w.buf[w.pos++] = tag(1, LEN)
+    w.string(id, idBytes)
+    w.varint(tag(2, VARINT))
+    w.varint(s.version)
+    if (s.base > 0) {
+      w.varint(tag(3, VARINT))
+      w.varint(s.base)
+    }
     if (n > 0) {
-      w.uint32(tag(4, LEN)).fork()
-      let prev = 0
-      for (let i = 0; i < n; i++) {
+      w.varint(tag(4, LEN))
+      w.varint(deltaBytes)
+      for (let i = 0, prev = 0; i < n; i++) {
         const x = s.indexes[i]!
-        w.uint64(x - prev)
+        w.varint(x - prev)
         prev = x
       }
-      w.ldelim()
     }
-    w.ldelim()
   }
-  for (const [eventId, p] of table.recentIds()) {
-    w.uint32(tag(4, LEN)).fork()
-    w.uint32(tag(1, LEN)).string(eventId)
-    w.uint32(tag(2, LEN)).string(p.streamId)
-    w.uint32(tag(3, VARINT)).uint64(p.version)
-    w.uint32(tag(4, VARINT)).uint64(p.index)
-    w.ldelim()
-  }
-  const body = w.finish()
-  const out = new Uint8Array(body.length + 4)
-  out.set(body, 0)
-  new DataView(out.buffer).setUint32(body.length, Crc32c.checksum(body), true)
-  return out
+  table.recent.forEachSlot((slot, eventId, streamId, version, index) => {
+    const idBytes = eventId.length === 0 ? UUID_CHARS : utf8Bytes(eventId)
+    const streamBytes = utf8Bytes(streamId)
+    const size = 1 + varintBytes(idBytes) + idBytes + 1 + varintBytes(streamBytes) + streamBytes + 1 +
+      varintBytes(version) + 1 + varintBytes(index)
+    w.ensure(11 + size)
+    w.varint(tag(4, LEN))
+    w.varint(size)
+    w.buf[w.pos++] = tag(1, LEN)
+    if (eventId.length === 0) {
+      w.varint(UUID_CHARS)
+      table.recent.writeUuid(slot, w.buf, w.pos)
+      w.pos += UUID_CHARS
+    } else {
+      w.string(eventId, idBytes)
+    }
+    w.buf[w.pos++] = tag(2, LEN)
+    w.string(streamId, streamBytes)
+    w.buf[w.pos++] = tag(3, VARINT)
+    w.varint(version)
+    w.buf[w.pos++] = tag(4, VARINT)
+    w.varint(index)
+  })
+  w.ensure(4)
+  const body = w.buf.subarray(0, w.pos)
+  w.buf.writeUInt32LE(Crc32c.checksum(body), w.pos)
+  return w.buf.subarray(0, w.pos + 4)
 }
 
 const toNumber = (v: number | { toString(): string }): number => typeof v === "number" ? v : Number(v.toString())
@@ -245,7 +311,7 @@ export const decodeCheckpoint = (bytes: Uint8Array, window: number): StreamTable
         const indexes = new Float64Array(Math.max(4, deltas.length))
         let acc = 0
         for (let i = 0; i < deltas.length; i++) indexes[i] = acc += deltas[i]!
-        table.streams.set(id, { version, base, indexes })
+        table.streams.set(id, { id, version, base, indexes })
         table.events += deltas.length
         break
       }
@@ -274,7 +340,7 @@ export const decodeCheckpoint = (bytes: Uint8Array, window: number): StreamTable
               r.skipType(st & 7)
           }
         }
-        table.rememberId(eventId, streamId, version, index)
+        table.recent.remember(eventId, table.streams.get(streamId)?.id ?? streamId, version, index)
         break
       }
       default:
