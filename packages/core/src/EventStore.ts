@@ -446,22 +446,34 @@ export const layerWithLog = (
 
 const isInput = <E extends EventType.Event>(x: E | EventInput<E>): x is EventInput<E> => "event" in x
 
-const encodeEvents = <E extends EventType.Event>(
+/**
+ * Encodes the events of one stream's append for the service's low-level `appendEncoded`: each through its type's
+ * schema, plain events with a random UUID and the append's metadata.
+ *
+ * @since 0.1.0
+ * @category appending
+ */
+export const encodeEvents = <E extends EventType.Event>(
   registry: EventType.Registry<E>,
   events: ReadonlyArray<E | EventInput<E>>,
-  options: AppendOptions | undefined
+  options?: AppendOptions | undefined
 ): Result.Result<Array<EncodedEvent>, EventType.EventEncodeError> => {
   const out: Array<EncodedEvent> = []
-  for (const x of events) {
-    const input: EventInput<E> = isInput(x) ? x : { event: x }
-    const r = registry.encode(input.event)
+  for (let i = 0; i < events.length; i++) {
+    const x = events[i]!
+    const input = isInput(x) ? x : undefined
+    const r = registry.encode(input === undefined ? x as E : input.event)
     if (Result.isFailure(r)) return Result.fail(r.failure)
+    const p = r.success
     out.push({
-      ...r.success,
-      eventId: input.eventId ?? crypto.randomUUID(),
-      correlationId: input.correlationId ?? options?.correlationId,
-      causationId: input.causationId ?? options?.causationId,
-      metadata: input.metadata ?? options?.metadata
+      eventType: p.eventType,
+      schemaVersion: p.schemaVersion,
+      payloadEncoding: p.payloadEncoding,
+      payload: p.payload,
+      eventId: input?.eventId ?? crypto.randomUUID(),
+      correlationId: input?.correlationId ?? options?.correlationId,
+      causationId: input?.causationId ?? options?.causationId,
+      metadata: input?.metadata ?? options?.metadata
     })
   }
   return Result.succeed(out)
