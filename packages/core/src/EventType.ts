@@ -201,7 +201,11 @@ type Codec<A> = Schema.Codec<A, unknown>
 const errorText = (e: unknown): string => e instanceof Error ? e.message : String(e)
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
-const utf8Encoder = new TextEncoder()
+/**
+ * UTF-8 bytes of a string. `Buffer.from` (a slice of Node's shared pool for short strings) is ~5× faster than
+ * `TextEncoder.encode` for event-sized JSON; the bytes are the same (WHATWG UTF-8, lone surrogates as U+FFFD).
+ */
+const utf8Bytes = (s: string): Uint8Array => Buffer.from(s, "utf8")
 
 const encodingOf = (encoding: Encoding): Envelope.PayloadEncoding =>
   encoding === "json"
@@ -259,7 +263,7 @@ const dataEncoder = <A>(name: string, version: number, schema: Codec<A>, encodin
     if (Result.isFailure(r)) return Result.fail(new EventEncodeError({ eventType: name, reason: r.failure.message }))
     try {
       const payload = encoding === "json"
-        ? (r.success === undefined ? new Uint8Array(0) : utf8Encoder.encode(JSON.stringify(r.success)))
+        ? (r.success === undefined ? new Uint8Array(0) : utf8Bytes(JSON.stringify(r.success)))
         : Cbor.encode(r.success)
       return Result.succeed({ eventType: name, schemaVersion: version, payloadEncoding, payload })
     } catch (e) {

@@ -110,6 +110,51 @@ describe("Envelope", () => {
     )
   })
 
+  it("the direct encoder writes exactly protobufjs' bytes, for any envelope (property)", () => {
+    const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
+    const ascii = fc.string({ maxLength: 50 })
+    const anyString = fc.oneof(ascii, fc.string({ maxLength: 20, unit: "binary" }), fc.uuid())
+    const uint = fc.oneof(
+      fc.constantFrom(0, 1, 127, 128, 16383, 16384, 0xffff_ffff),
+      fc.integer({ min: 0, max: 0xffff_ffff }),
+      fc.constantFrom(-1, 0x1_0000_0000, 1.5) // outside uint32: protobufjs' rules, via its Writer
+    )
+    fc.assert(
+      fc.property(
+        fc.record({
+          streamId: anyString,
+          streamVersion: fc.oneof(
+            fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+            fc.constantFrom(0n, 127n, 128n, (1n << 53n) - 1n, 1n << 53n)
+          ),
+          eventType: anyString,
+          schemaVersion: uint,
+          eventId: fc.oneof(anyString, fc.constant("")),
+          timestamp: fc.oneof(
+            fc.integer({ min: 0, max: 2 ** 50 }),
+            fc.constantFrom(0, 1_760_000_000_123, Number.MAX_SAFE_INTEGER, -5, 2 ** 60, 0.5)
+          ),
+          correlationId: fc.option(anyString, { nil: undefined }),
+          causationId: fc.option(anyString, { nil: undefined }),
+          metadata: fc.dictionary(anyString, anyString, { maxKeys: 3 }),
+          payloadEncoding: fc.oneof(fc.constantFrom(0, 1, 2), uint),
+          position: uint,
+          size: fc.oneof(fc.integer({ min: 0, max: 300 }), uint),
+          payload: fc.uint8Array({ maxLength: 300 })
+        }),
+        (r) => {
+          const e: Envelope.Envelope = {
+            ...r,
+            payloadEncoding: r.payloadEncoding as Envelope.PayloadEncoding,
+            transaction: { position: r.position, size: r.size }
+          }
+          assert.strictEqual(hex(Envelope.encode(e)), hex(Envelope.encodeWithWriter(e)))
+        }
+      ),
+      { numRuns: 1000 }
+    )
+  })
+
   it("skips unknown fields (forward compatible within a format version)", () => {
     const w = protobuf.Writer.create()
     w.uint32((99 << 3) | 2).string("future")

@@ -53,6 +53,8 @@ const words = new Float64Array(4)
  * id must print back to the same string).
  */
 const parseUuid = (s: string): boolean => {
+  // an append asks `has` and then `remember` for each id: the second parse is a comparison
+  if (s === lastParsed) return true
   if (
     s.length !== UUID_CHARS || s.charCodeAt(8) !== 45 || s.charCodeAt(13) !== 45 || s.charCodeAt(18) !== 45 ||
     s.charCodeAt(23) !== 45
@@ -66,8 +68,12 @@ const parseUuid = (s: string): boolean => {
   words[1] = w1
   words[2] = w2
   words[3] = w3
+  lastParsed = s
   return true
 }
+
+/** The UUID string whose words are in {@link words} ("" when none). */
+let lastParsed = ""
 
 const hex8 = (n: number): string => {
   let out = ""
