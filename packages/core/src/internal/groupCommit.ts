@@ -350,20 +350,19 @@ export const make = (
         return enqueue<IndexRange, AppendError, AppendDone>((done) => ({ _tag: "Append", batch, bytes, done }))
       })
 
+    // on the per-command hot path of the event store: a span made like `log`'s (see above)
     const logPrepared = <E>(
       prepare: (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, E>,
       rejected?: () => void
     ) =>
-      enqueue<IndexRange, E | AppendError, AppendDone>((done) => ({
-        _tag: "Append",
-        batch: prepare as (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>,
-        rejected,
-        bytes: 0,
-        done
-      })).pipe(
-        // no stack capture: this is on the per-command hot path of the event store
-        Effect.withSpan("BinLogger.logPrepared", undefined, { captureStackTrace: false })
-      )
+      Effect.useSpan("BinLogger.logPrepared", () =>
+        enqueue<IndexRange, E | AppendError, AppendDone>((done) => ({
+          _tag: "Append",
+          batch: prepare as (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>,
+          rejected,
+          bytes: 0,
+          done
+        })))
 
     const sync = enqueue<void, WriterStopped, Deferred.Deferred<void, WriterStopped>>((done) => ({
       _tag: "Sync",
