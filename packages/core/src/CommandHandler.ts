@@ -220,15 +220,21 @@ export const make = <C, E extends EventType.Event, S, Err>(
   /** Load without a span of its own (inside `handle`); a current cache entry costs one look-up. */
   const loadWith = (
     store: EventStore.EventStore["Service"],
-    streamId: string
+    streamId: string,
+    touch = true
   ): Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore> => {
     const cached = cache.get(streamId)
     if (cached === undefined) return loadFrom(store, streamId, undefined)
     return Effect.flatMap(store.streamHead(streamId), (head) => {
       if (head.version !== cached.streamVersion || head.index !== cached.index) return loadFrom(store, streamId, cached)
-      remember(streamId, cached)
+      if (touch) remember(streamId, cached)
       return Effect.succeed(cached)
     })
+  }
+
+  /** Marks a cached state as recently used (when nothing newer is remembered for the stream). */
+  const touch = (streamId: string, loaded: Loaded<S>) => {
+    if (cache.get(streamId) === loaded) remember(streamId, loaded)
   }
 
   const loadFrom = (
@@ -351,21 +357,27 @@ export const make = <C, E extends EventType.Event, S, Err>(
     command: C,
     opts: HandleOptions | undefined
   ): Effect.Effect<Handled<E, S>, DomainError<Err> | HandleError, EventStore.EventStore> =>
-    Effect.flatMap(loadWith(store, streamId), (before): Effect.Effect<
+    // the cache entry is touched once: by `remember` after the append, or by `touch` when nothing is appended
+    Effect.flatMap(loadWith(store, streamId, false), (before): Effect.Effect<
       Handled<E, S>,
       DomainError<Err> | HandleError,
       EventStore.EventStore
     > => {
       const expected = opts?.expectedVersion
       if (expected !== undefined && before.streamVersion !== expected) {
+        touch(streamId, before)
         return Effect.fail(
           new WrongExpectedVersion({ streamId, expected: expected.toString(), actual: before.streamVersion })
         )
       }
       const decided = decider.decide(command, before.state)
-      if (Result.isFailure(decided)) return Effect.fail(new DomainError(decided.failure))
+      if (Result.isFailure(decided)) {
+        touch(streamId, before)
+        return Effect.fail(new DomainError(decided.failure))
+      }
       const events = decided.success
       if (events.length === 0) {
+        touch(streamId, before)
         return Effect.succeed<Handled<E, S>>({
           streamId,
           events,
@@ -396,7 +408,10 @@ export const make = <C, E extends EventType.Event, S, Err>(
           last: result.last,
           idempotent: result.idempotent
         }
-        if (result.idempotent) return Effect.succeed(handled)
+        if (result.idempotent) {
+          touch(streamId, before)
+          return Effect.succeed(handled)
+        }
         const after: Loaded<S> = { state, streamVersion, index: result.last, snapshotVersion: before.snapshotVersion }
         if (options.snapshots === undefined) {
           remember(streamId, after)

@@ -34,19 +34,26 @@ for (let c = 0; c < 6; c++) HEX_VALUE[97 + c] = 10 + c
 const HEX_DIGITS = "0123456789abcdef"
 const HEX_BYTES = new Uint8Array(16).map((_, i) => HEX_DIGITS.charCodeAt(i))
 
-/** Appends the hex digits `s[from..from+length)` to `acc`; -1 on a character that is not a lowercase hex digit. */
-const hexRun = (s: string, from: number, length: number, acc: number): number => {
-  for (let i = from; i < from + length; i++) {
-    const c = s.charCodeAt(i)
-    const v = c < 128 ? HEX_VALUE[c]! : -1
-    if (v < 0) return -1
-    acc = acc * 16 + v
-  }
-  return acc
+/** Set below zero by {@link hex} on a character that is not a lowercase hex digit. */
+let bad = 0
+
+/** The value of the hex digit at `s[i]` (folding a bad character into {@link bad}). */
+const hex = (s: string, i: number): number => {
+  const c = s.charCodeAt(i)
+  const v = HEX_VALUE[c & 127]! | (c > 127 ? -1 : 0)
+  bad |= v
+  return v & 15
 }
 
-/** The words of the UUID last parsed by {@link parseUuid}. */
-const words = new Float64Array(4)
+/** 8 hex digits from `s[i]` on, skipping a dash after the 4th when `dash` (as int32 bits). */
+const hex8At = (s: string, i: number, dash: boolean): number => {
+  const j = dash ? i + 5 : i + 4
+  return (hex(s, i) << 28) | (hex(s, i + 1) << 24) | (hex(s, i + 2) << 20) | (hex(s, i + 3) << 16) |
+    (hex(s, j) << 12) | (hex(s, j + 1) << 8) | (hex(s, j + 2) << 4) | hex(s, j + 3)
+}
+
+/** The words of the UUID last parsed by {@link parseUuid} (int32 bits). */
+const words = new Int32Array(4)
 
 /**
  * Parses a canonical lowercase UUID string into {@link words}; false for anything else (upper case included: the
@@ -59,11 +66,12 @@ const parseUuid = (s: string): boolean => {
     s.length !== UUID_CHARS || s.charCodeAt(8) !== 45 || s.charCodeAt(13) !== 45 || s.charCodeAt(18) !== 45 ||
     s.charCodeAt(23) !== 45
   ) return false
-  const w0 = hexRun(s, 0, 8, 0)
-  const w1 = hexRun(s, 14, 4, hexRun(s, 9, 4, 0))
-  const w2 = hexRun(s, 24, 4, hexRun(s, 19, 4, 0))
-  const w3 = hexRun(s, 28, 8, 0)
-  if (w0 < 0 || w1 < 0 || w2 < 0 || w3 < 0) return false
+  bad = 0
+  const w0 = hex8At(s, 0, false)
+  const w1 = hex8At(s, 9, true)
+  const w2 = hex8At(s, 19, true)
+  const w3 = hex8At(s, 28, false)
+  if (bad < 0) return false
   words[0] = w0
   words[1] = w1
   words[2] = w2
@@ -202,10 +210,10 @@ export class RecentIds {
 
   private slotOf(eventId: string): number {
     if (!parseUuid(eventId)) return this.byString.get(eventId) ?? -1
-    const w0 = words[0]! | 0
-    const w1 = words[1]! | 0
-    const w2 = words[2]! | 0
-    const w3 = words[3]! | 0
+    const w0 = words[0]!
+    const w1 = words[1]!
+    const w2 = words[2]!
+    const w3 = words[3]!
     const u = this.uuids
     for (let i = this.hash(w0, w1, w2, w3) & this.mask;; i = (i + 1) & this.mask) {
       const cell = this.table[i]!
