@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -395,31 +395,43 @@ export const make = <C, E extends EventType.Event, S, Err>(
         expectedVersion: EventStore.ExpectedVersion.exact(before.streamVersion),
         events: encoded.success
       }
-      return Effect.flatMap(store.appendEncoded([append]), (result) => {
+      const handled = (result: EventStore.AppendManyResult): Handled<E, S> => {
         let state = before.state
         for (const e of events) state = decider.evolve(state, e)
-        const streamVersion = result.streams[0]!.streamVersion
-        const handled: Handled<E, S> = {
+        return {
           streamId,
           events,
           state,
-          streamVersion,
+          streamVersion: result.streams[0]!.streamVersion,
           first: result.first,
           last: result.last,
           idempotent: result.idempotent
         }
-        if (result.idempotent) {
+      }
+      const loadedAfter = (h: Handled<E, S>): Loaded<S> => ({
+        state: h.state,
+        streamVersion: h.streamVersion,
+        index: h.last!,
+        snapshotVersion: before.snapshotVersion
+      })
+      if (options.snapshots === undefined) {
+        return Effect.map(store.appendEncoded([append]), (result) => {
+          const h = handled(result)
+          if (h.idempotent) touch(streamId, before)
+          else remember(streamId, loadedAfter(h))
+          return h
+        })
+      }
+      return Effect.flatMap(store.appendEncoded([append]), (result) => {
+        const h = handled(result)
+        if (h.idempotent) {
           touch(streamId, before)
-          return Effect.succeed(handled)
+          return Effect.succeed(h)
         }
-        const after: Loaded<S> = { state, streamVersion, index: result.last, snapshotVersion: before.snapshotVersion }
-        if (options.snapshots === undefined) {
-          remember(streamId, after)
-          return Effect.succeed(handled)
-        }
+        const after = loadedAfter(h)
         return Effect.map(maybeSnapshot(streamId, after), (saved) => {
-          remember(streamId, saved ? { ...after, snapshotVersion: streamVersion } : after)
-          return handled
+          remember(streamId, saved ? { ...after, snapshotVersion: after.streamVersion } : after)
+          return h
         })
       })
     })
@@ -514,7 +526,7 @@ export const make = <C, E extends EventType.Event, S, Err>(
    * built only after a conflict. Counts the command (in the caller's context) once it succeeded.
    */
   const withRetry = <A>(
-    context: Context.Context<never>,
+    context: Context.Context<EventStore.EventStore>,
     opts: HandleOptions | undefined,
     attempt: () => Effect.Effect<A, AttemptError, EventStore.EventStore>
   ): Effect.Effect<A, Err | HandleError, EventStore.EventStore> =>
@@ -548,12 +560,19 @@ export const make = <C, E extends EventType.Event, S, Err>(
   // of CPU per command (bench/eventstore.ts), as much as the rest of the handler's own work. No stack trace.
   const spanned = <A, Err2>(
     streams: string,
-    body: (context: Context.Context<never>) => Effect.Effect<A, Err2, EventStore.EventStore>
+    body: (
+      context: Context.Context<EventStore.EventStore>,
+      store: EventStore.EventStore["Service"]
+    ) => Effect.Effect<A, Err2, EventStore.EventStore>
   ): Effect.Effect<A, Err2, EventStore.EventStore> =>
     Effect.useSpan(
       "CommandHandler.handle",
       { attributes: { streams } },
-      () => Effect.withFiber((fiber) => body(fiber.context))
+      () =>
+        Effect.withFiber((fiber) => {
+          const context = fiber.context as Context.Context<EventStore.EventStore>
+          return body(context, Context.get(context, EventStore.EventStore))
+        })
     )
 
   const handleMany = (
@@ -575,8 +594,7 @@ export const make = <C, E extends EventType.Event, S, Err>(
     }
     return spanned(
       streamId,
-      (context) =>
-        EventStore.EventStore.use((store) => withRetry(context, opts, () => attemptOne(store, streamId, command, opts)))
+      (context, store) => withRetry(context, opts, () => attemptOne(store, streamId, command, opts))
     )
   }
 

@@ -61,7 +61,8 @@ const satisfied = (e: ExpectedVersion, actual: number): boolean => {
     case "StreamExists":
       return actual > 0
     case "Exact":
-      return BigInt(actual) === e.version
+      // `actual` is a safe integer: comparing as numbers is exact (and allocates no bigint)
+      return Number(e.version) === actual
   }
 }
 
@@ -75,6 +76,7 @@ class AlreadyAppended {
 type PrepareFailure = WrongExpectedVersion | DuplicateEventId | InvalidAppend | AlreadyAppended
 
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({})
+const SINGLE_TRANSACTION: Envelope.Transaction = Object.freeze({ position: 0, size: 1 })
 
 /** {@link validateRequest} for one stream and one event (the common case): the same checks, no sets. */
 const validateSingle = (a: StreamAppend<EncodedEvent>): InvalidAppend | undefined => {
@@ -319,7 +321,7 @@ export const make = (
             causationId: e.causationId,
             metadata: e.metadata ?? EMPTY_METADATA,
             payloadEncoding: e.payloadEncoding,
-            transaction: { position: k++, size: total },
+            transaction: total === 1 ? SINGLE_TRANSACTION : { position: k, size: total },
             payload: e.payload
           })
           if (bytes.length > maxEntryBytes) {
@@ -330,6 +332,7 @@ export const make = (
             )
           }
           out.push(bytes)
+          k++
         }
       }
       // 4. commit to the table (only now: nothing above can fail any more)
