@@ -22,6 +22,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -33,6 +34,7 @@ import * as CommandHandler from "../packages/core/src/CommandHandler.ts"
 import * as Decider from "../packages/core/src/Decider.ts"
 import * as EventStore from "../packages/core/src/EventStore.ts"
 import * as EventType from "../packages/core/src/EventType.ts"
+import * as Metrics from "../packages/core/src/Metrics.ts"
 import { startPostgres } from "./internal/postgres.ts"
 import type { BenchContext, Row } from "./internal/types.ts"
 import { costRow, errorRow, median, rateRow } from "./internal/types.ts"
@@ -99,15 +101,23 @@ const oursCommands = async (ctx: BenchContext, rounds: number, seconds: number) 
         yield* drive(Math.min(1, seconds), client) // warm-up
         const rates: Array<number> = []
         const cpuUs: Array<number> = []
+        const groupSizes: Array<number> = []
+        const commitMs: Array<number> = []
         for (let r = 0; r < rounds; r++) {
+          const groupsBefore = yield* Metric.value(Metrics.groupSize)
+          const commitsBefore = yield* Metric.value(Metrics.commitLatency)
           const before = process.cpuUsage()
           const rate = yield* drive(seconds, client)
           const used = process.cpuUsage(before)
+          const groups = yield* Metric.value(Metrics.groupSize)
+          const commits = yield* Metric.value(Metrics.commitLatency)
           rates.push(rate)
           cpuUs.push((used.user + used.system) / (rate * seconds))
+          groupSizes.push((groups.sum - groupsBefore.sum) / Math.max(1, groups.count - groupsBefore.count))
+          commitMs.push((commits.sum - commitsBefore.sum) / Math.max(1, commits.count - commitsBefore.count))
         }
         const stats = yield* (yield* EventStore.EventStore).stats
-        return { rates, cpuUs, events: stats.events }
+        return { rates, cpuUs, groupSizes, commitMs, events: stats.events }
       })
     )
   } finally {
@@ -265,9 +275,12 @@ export const run = async (ctx: BenchContext): Promise<ReadonlyArray<Row>> => {
   const ours = await oursCommands(ctx, rounds, seconds)
   const oursRate = median(ours.rates)
   const cpuPerCommand = median(ours.cpuUs)
+  const groupSize = median(ours.groupSizes)
+  const commitMs = median(ours.commitMs)
   ctx.log(
     `eventstore: ours ${Math.round(oursRate)} commands/s (rounds ${ours.rates.map(Math.round).join(", ")}), ` +
-      `${cpuPerCommand.toFixed(1)} µs CPU per command (this process, all threads)`
+      `${cpuPerCommand.toFixed(1)} µs CPU per command (this process, all threads), ` +
+      `${groupSize.toFixed(1)} commands per group commit, ${commitMs.toFixed(3)} ms per group write + fdatasync`
   )
 
   ctx.log(`eventstore: reads, ${total} events in ${STREAMS} streams`)
@@ -314,7 +327,8 @@ export const run = async (ctx: BenchContext): Promise<ReadonlyArray<Row>> => {
     `with expectedStreamVersion, state in memory; also absolute target ≥ ${TARGET_COMMANDS_PER_SECOND} commands/s ` +
     `(${oursRate >= TARGET_COMMANDS_PER_SECOND ? "met" : "NOT met"}); ours used ${cpuPerCommand.toFixed(1)} µs CPU ` +
     `per command (CPU-bound: 64 clients wait for each group's fdatasync, so every group's CPU work and its sync ` +
-    `are serial; 1-min load average at the end: ${OS.loadavg()[0]!.toFixed(1)})`
+    `are serial: ${groupSize.toFixed(1)} commands per group, ${commitMs.toFixed(3)} ms per group write + ` +
+    `fdatasync; 1-min load average at the end: ${OS.loadavg()[0]!.toFixed(1)})`
   if (emmettRate !== undefined) {
     const row = rateRow({
       name: cmdName,
@@ -324,7 +338,14 @@ export const run = async (ctx: BenchContext): Promise<ReadonlyArray<Row>> => {
       peerName,
       target: TARGET_RATIO_VS_EMMETT,
       note: cmdNote,
-      details: { oursRounds: ours.rates, oursCpuMicrosPerCommand: ours.cpuUs, seconds, rounds }
+      details: {
+        oursRounds: ours.rates,
+        oursCpuMicrosPerCommand: ours.cpuUs,
+        oursCommandsPerGroup: ours.groupSizes,
+        oursGroupCommitMs: ours.commitMs,
+        seconds,
+        rounds
+      }
     })
     rows.push({ ...row, met: row.met === true && oursRate >= TARGET_COMMANDS_PER_SECOND })
   } else {
