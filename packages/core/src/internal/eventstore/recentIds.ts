@@ -108,7 +108,10 @@ export class RecentIds {
   private streams: Array<string>
   private versions: Float64Array
   private indexes: Float64Array
-  // look-ups: other ids by string; UUID ids through `table` (slot + 1 per cell, 0 = empty, size a power of two)
+  /** Per slot: the hash of its UUID. */
+  private hashes: Int32Array
+  // look-ups: other ids by string; UUID ids through `table`: cells of two int32s, the slot + 1 (0 = empty) and its
+  // hash (so probing and shifting read one cache line, not the UUIDs), a power of two of cells
   private readonly byString = new Map<string, number>()
   private table: Int32Array
   private mask: number
@@ -122,8 +125,10 @@ export class RecentIds {
     this.streams = new Array<string>(slots).fill("")
     this.versions = new Float64Array(slots)
     this.indexes = new Float64Array(slots)
-    this.table = new Int32Array(tableSizeFor(slots))
-    this.mask = this.table.length - 1
+    this.hashes = new Int32Array(slots)
+    const cells = tableSizeFor(slots)
+    this.table = new Int32Array(cells * 2)
+    this.mask = cells - 1
   }
 
   /** Whether `eventId` is in the window. */
@@ -154,6 +159,7 @@ export class RecentIds {
       this.uuids[slot * 4 + 1] = words[1]!
       this.uuids[slot * 4 + 2] = words[2]!
       this.uuids[slot * 4 + 3] = words[3]!
+      this.hashes[slot] = this.hash(words[0]!, words[1]!, words[2]!, words[3]!)
     } else {
       this.ids[slot] = eventId
     }
@@ -214,10 +220,13 @@ export class RecentIds {
     const w1 = words[1]!
     const w2 = words[2]!
     const w3 = words[3]!
+    const h = this.hash(w0, w1, w2, w3)
     const u = this.uuids
-    for (let i = this.hash(w0, w1, w2, w3) & this.mask;; i = (i + 1) & this.mask) {
-      const cell = this.table[i]!
+    const t = this.table
+    for (let i = h & this.mask;; i = (i + 1) & this.mask) {
+      const cell = t[2 * i]!
       if (cell === 0) return -1
+      if (t[2 * i + 1] !== h) continue
       const s = cell - 1
       if (u[s * 4] === w0 && u[s * 4 + 1] === w1 && u[s * 4 + 2] === w2 && u[s * 4 + 3] === w3) return s
     }
@@ -232,42 +241,41 @@ export class RecentIds {
     return h ^ (h >>> 16)
   }
 
-  private homeOf(slot: number): number {
-    const u = this.uuids
-    return this.hash(u[slot * 4]!, u[slot * 4 + 1]!, u[slot * 4 + 2]!, u[slot * 4 + 3]!) & this.mask
-  }
-
   /** The table cell holding the UUID of `slot` (this slot's or an equal UUID's), or -1. */
   private findUuidCell(slot: number): number {
+    const h = this.hashes[slot]!
     const u = this.uuids
-    const w0 = u[slot * 4]!
-    const w1 = u[slot * 4 + 1]!
-    const w2 = u[slot * 4 + 2]!
-    const w3 = u[slot * 4 + 3]!
-    for (let i = this.homeOf(slot);; i = (i + 1) & this.mask) {
-      const cell = this.table[i]!
+    const t = this.table
+    for (let i = h & this.mask;; i = (i + 1) & this.mask) {
+      const cell = t[2 * i]!
       if (cell === 0) return -1
+      if (t[2 * i + 1] !== h) continue
       const s = cell - 1
-      if (u[s * 4] === w0 && u[s * 4 + 1] === w1 && u[s * 4 + 2] === w2 && u[s * 4 + 3] === w3) return i
+      if (
+        s === slot || (u[s * 4] === u[slot * 4] && u[s * 4 + 1] === u[slot * 4 + 1] &&
+          u[s * 4 + 2] === u[slot * 4 + 2] && u[s * 4 + 3] === u[slot * 4 + 3])
+      ) return i
     }
   }
 
   /** The slot the table maps the UUID of `slot` to (-1 when absent). */
   private cellSlot(slot: number): number {
     const i = this.findUuidCell(slot)
-    return i < 0 ? -1 : this.table[i]! - 1
+    return i < 0 ? -1 : this.table[2 * i]! - 1
   }
 
   /** Points the UUID of `slot` at `slot` (a newer copy of an id replaces the older one). */
   private putUuid(slot: number): void {
     const i = this.findUuidCell(slot)
-    if (i >= 0 && this.table[i]! - 1 !== slot) {
-      this.table[i] = slot + 1
+    if (i >= 0) {
+      this.table[2 * i] = slot + 1
       return
     }
-    for (let j = this.homeOf(slot);; j = (j + 1) & this.mask) {
-      if (this.table[j] === 0) {
-        this.table[j] = slot + 1
+    const h = this.hashes[slot]!
+    for (let j = h & this.mask;; j = (j + 1) & this.mask) {
+      if (this.table[2 * j] === 0) {
+        this.table[2 * j] = slot + 1
+        this.table[2 * j + 1] = h
         this.size++
         return
       }
@@ -285,22 +293,24 @@ export class RecentIds {
       }
       return
     }
+    const t = this.table
     let i = this.findUuidCell(slot)
-    if (i < 0 || this.table[i]! - 1 !== slot) return
+    if (i < 0 || t[2 * i]! - 1 !== slot) return
     this.size--
     // backward-shift deletion: move later entries of the probe run into the hole when their home allows it
     const mask = this.mask
     for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
-      const cell = this.table[j]!
+      const cell = t[2 * j]!
       if (cell === 0) break
-      const home = this.homeOf(cell - 1)
+      const h = t[2 * j + 1]!
       // the entry at j may fill the hole at i when i lies cyclically in [home, j)
-      if ((j - home & mask) >= (j - i & mask)) {
-        this.table[i] = cell
+      if ((j - (h & mask) & mask) >= (j - i & mask)) {
+        t[2 * i] = cell
+        t[2 * i + 1] = h
         i = j
       }
     }
-    this.table[i] = 0
+    t[2 * i] = 0
   }
 
   /** Doubles the per-slot arrays (only while the ring has not wrapped: slots 0..count-1 are in order). */
@@ -320,23 +330,17 @@ export class RecentIds {
     this.uuids = copy(this.uuids, new Int32Array(slots * 4))
     this.versions = copy(this.versions, new Float64Array(slots))
     this.indexes = copy(this.indexes, new Float64Array(slots))
-    const size = tableSizeFor(slots)
-    if (size !== this.table.length) {
-      this.table = new Int32Array(size)
-      this.mask = size - 1
+    this.hashes = copy(this.hashes, new Int32Array(slots))
+    const cells = tableSizeFor(slots)
+    if (cells * 2 !== this.table.length) {
+      this.table = new Int32Array(cells * 2)
+      this.mask = cells - 1
+      this.size = 0
+      // re-insert in ring order: a newer copy of an id then owns its cell, as before
       for (let s = 0; s < this.count; s++) {
-        if (this.ids[s]!.length > 0) continue
-        // re-insert in ring order: a newer copy of an id then owns its cell, as before
-        const i = this.findUuidCell(s)
-        if (i >= 0) this.table[i] = s + 1
-        else {
-          for (let j = this.homeOf(s);; j = (j + 1) & this.mask) {
-            if (this.table[j] === 0) {
-              this.table[j] = s + 1
-              break
-            }
-          }
-        }
+        if (this.ids[s]!.length > 0) {
+          if (this.byString.get(this.ids[s]!) === s) this.size++
+        } else this.putUuid(s)
       }
     }
   }
