@@ -11,10 +11,10 @@
  * - **Expected versions**: `any`, `noStream` (version 0), `streamExists` (version > 0), `exact(n)`. A stream's version
  *   is its number of events; an event's `streamVersion` is its 1-based position.
  * - **Idempotent retries**: the ids of the last `idempotencyWindow` events (default
- *   {@link DEFAULT_IDEMPOTENCY_WINDOW}, oldest evicted first, ~150 bytes each) are remembered. An append whose event
- *   ids are *all* in the window, in the same streams, is acknowledged with the original positions
- *   (`idempotent: true`) once those are durable, and nothing is written; an append mixing stored and new ids fails
- *   with `DuplicateEventId`. Older duplicates are not detected.
+ *   {@link DEFAULT_IDEMPOTENCY_WINDOW}, oldest evicted first; ~80 bytes each for UUID ids, more for other ids) are
+ *   remembered. An append whose event ids are *all* in the window, in the same streams, is acknowledged with the
+ *   original positions (`idempotent: true`) once those are durable, and nothing is written; an append mixing stored
+ *   and new ids fails with `DuplicateEventId`. Older duplicates are not detected.
  * - **Reads**: `readStream` reads one stream's events by position (the stream table lists each event's global
  *   index: 8 bytes per event) through a positional reader with a lazily built per-segment offset index (8 bytes per
  *   indexed entry), so it never scans the log; `readAll` reads the global order, optionally following live. Both
