@@ -408,17 +408,17 @@ export const make = <C, E extends EventType.Event, S, Err>(
           idempotent: result.idempotent
         }
       }
-      const loadedAfter = (h: Handled<E, S>): Loaded<S> => ({
+      const loadedAfter = (h: Handled<E, S>, result: EventStore.AppendManyResult): Loaded<S> => ({
         state: h.state,
         streamVersion: h.streamVersion,
-        index: h.last!,
+        index: result.last,
         snapshotVersion: before.snapshotVersion
       })
       if (options.snapshots === undefined) {
         return Effect.map(store.appendEncoded([append]), (result) => {
           const h = handled(result)
           if (h.idempotent) touch(streamId, before)
-          else remember(streamId, loadedAfter(h))
+          else remember(streamId, loadedAfter(h, result))
           return h
         })
       }
@@ -428,7 +428,7 @@ export const make = <C, E extends EventType.Event, S, Err>(
           touch(streamId, before)
           return Effect.succeed(h)
         }
-        const after = loadedAfter(h)
+        const after = loadedAfter(h, result)
         return Effect.map(maybeSnapshot(streamId, after), (saved) => {
           remember(streamId, saved ? { ...after, snapshotVersion: after.streamVersion } : after)
           return h
