@@ -55,6 +55,7 @@
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import protobuf from "protobufjs"
+import { writeNumberVarint } from "./RecordCodec.ts"
 
 const { Field, MapField, Root, Type, Writer, Enum } = protobuf
 
@@ -358,14 +359,7 @@ class DirectWriter {
   buf: Buffer = EMPTY_BUFFER
   pos = 0
   varint(n: number): void {
-    const buf = this.buf
-    let pos = this.pos
-    while (n >= 128) {
-      buf[pos++] = (n % 128) | 128
-      n = Math.floor(n / 128)
-    }
-    buf[pos++] = n
-    this.pos = pos
+    this.pos = writeNumberVarint(this.buf, this.pos, n)
   }
   /** A tag byte and a length-delimited ASCII string. */
   ascii(tagByte: number, s: string): void {

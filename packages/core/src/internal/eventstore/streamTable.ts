@@ -29,6 +29,7 @@
  */
 import protobuf from "protobufjs"
 import * as Crc32c from "../../Crc32c.ts"
+import { writeNumberVarint } from "../../RecordCodec.ts"
 import { RecentIds, UUID_CHARS } from "./recentIds.ts"
 
 const { Reader } = protobuf
@@ -166,14 +167,7 @@ class ByteWriter {
   }
   /** A varint of a non-negative integer below 2^53 (callers `ensure` room: up to 8 bytes). */
   varint(n: number): void {
-    const buf = this.buf
-    let pos = this.pos
-    while (n >= 128) {
-      buf[pos++] = (n % 128) | 128
-      n = Math.floor(n / 128)
-    }
-    buf[pos++] = n
-    this.pos = pos
+    this.pos = writeNumberVarint(this.buf, this.pos, n)
   }
   /** A length-delimited string whose UTF-8 length the caller computed (and `ensure`d room for). */
   string(s: string, bytes: number): void {
