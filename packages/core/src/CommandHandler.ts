@@ -29,6 +29,7 @@ import type * as Decider from "./Decider.ts"
 import * as EventStore from "./EventStore.ts"
 import { WrongExpectedVersion } from "./EventStoreError.ts"
 import type * as EventType from "./EventType.ts"
+import { useSpanIfTraced } from "./internal/tracing.ts"
 
 /**
  * Retries of a command after version conflicts by default (exponential from 1 ms, jittered).
@@ -557,7 +558,8 @@ export const make = <C, E extends EventType.Event, S, Err>(
   // One span per call, made with `useSpan`: a child of the caller's span that does not become the parent of what
   // runs inside (the log's `BinLogger.logPrepared` span is its sibling). `withSpan`, or providing the span as the
   // parent, changes the fiber's context twice per call, and each change rebuilds the fiber's context cache: ~1.2 µs
-  // of CPU per command (bench/eventstore.ts), as much as the rest of the handler's own work. No stack trace.
+  // of CPU per command (bench/eventstore.ts), as much as the rest of the handler's own work. No stack trace, and
+  // no span at all without a tracing backend (internal/tracing.ts).
   const spanned = <A, Err2>(
     streams: string,
     body: (
@@ -565,7 +567,7 @@ export const make = <C, E extends EventType.Event, S, Err>(
       store: EventStore.EventStore["Service"]
     ) => Effect.Effect<A, Err2, EventStore.EventStore>
   ): Effect.Effect<A, Err2, EventStore.EventStore> =>
-    Effect.useSpan(
+    useSpanIfTraced(
       "CommandHandler.handle",
       { attributes: { streams } },
       () =>

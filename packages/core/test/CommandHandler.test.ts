@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import * as BinLogger from "../src/BinLogger.ts"
 import * as CommandHandler from "../src/CommandHandler.ts"
 import * as Decider from "../src/Decider.ts"
@@ -42,6 +43,33 @@ describe("CommandHandler", () => {
           assert.deepStrictEqual([loaded.streamVersion, loaded.index, loaded.state.balance], [2n, 2n, 10])
         })
       )
+    }))
+
+  it.effect("with a tracing backend installed, handle and the log's appends make their spans", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const spans: Array<Tracer.NativeSpan> = []
+      const recorder = Tracer.make({
+        span(options) {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      yield* withStore(
+        root,
+        Effect.gen(function*() {
+          yield* handler.handle("acc", { _tag: "Open", owner: "ada" })
+          yield* (yield* BinLogger.BinLogger).log([new Uint8Array([1])])
+        }).pipe(Effect.withTracer(recorder))
+      )
+      const names = spans.map((s) => s.name)
+      for (const name of ["CommandHandler.handle", "BinLogger.logPrepared", "BinLogger.log"]) {
+        assert.include(names, name)
+      }
+      const handle = spans.find((s) => s.name === "CommandHandler.handle")!
+      assert.strictEqual(handle.attributes.get("streams"), "acc")
+      assert.strictEqual(handle.status._tag, "Ended")
     }))
 
   it.effect("domain errors stay typed, are not retried, and write nothing", () =>

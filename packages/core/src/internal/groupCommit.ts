@@ -17,6 +17,7 @@ import * as Metrics from "../Metrics.ts"
 import * as Proto from "../Proto.ts"
 import type * as Wal from "../Wal.ts"
 import type { WalIoError } from "../WalError.ts"
+import { useSpanIfTraced } from "./tracing.ts"
 
 /** A batch's indexes (the same shape as `BinLogger.IndexRange`, declared here so this module sits below it). */
 interface IndexRange {
@@ -342,9 +343,10 @@ export const make = (
     // One span per call, made with `useSpan`: a child of the caller's span that does not become the parent of what
     // runs inside (nothing of interest does). `Effect.fn`/`withSpan` also capture a stack trace per call and switch
     // the fiber's context twice, which cost ~2 µs of CPU per entry with 64 concurrent single-entry callers
-    // (6.6–8.2 → 5.7 µs per entry, bench/wal.ts; with no span at all it is 4.8 µs).
+    // (6.6–8.2 → 5.7 µs per entry, bench/wal.ts; with no span at all it is 4.8 µs). Without a tracing backend there
+    // is no span at all (internal/tracing.ts).
     const log = (batch: ReadonlyArray<Uint8Array>): Effect.Effect<IndexRange, AppendError> =>
-      Effect.useSpan("BinLogger.log", () => {
+      useSpanIfTraced("BinLogger.log", undefined, () => {
         const bytes = validate(batch)
         if (typeof bytes !== "number") return Effect.fail(bytes)
         return enqueue<IndexRange, AppendError, AppendDone>((done) => ({ _tag: "Append", batch, bytes, done }))
@@ -355,7 +357,7 @@ export const make = (
       prepare: (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, E>,
       rejected?: () => void
     ) =>
-      Effect.useSpan("BinLogger.logPrepared", () =>
+      useSpanIfTraced("BinLogger.logPrepared", undefined, () =>
         enqueue<IndexRange, E | AppendError, AppendDone>((done) => ({
           _tag: "Append",
           batch: prepare as (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>,
@@ -374,13 +376,17 @@ export const make = (
 
     const awaitAbove = (index: bigint): Effect.Effect<bigint> =>
       Effect.gen(function*() {
-        while (committed <= index) yield* Deferred.await(signal)
+        while (committed <= index) {
+          yield* Deferred.await(signal)
+        }
         return committed
       })
 
     const awaitIndex = (index: bigint): Effect.Effect<void> =>
       Effect.gen(function*() {
-        while (committed < index) yield* Deferred.await(signal)
+        while (committed < index) {
+          yield* Deferred.await(signal)
+        }
       })
 
     const snapshotRecord = (index: bigint) =>
@@ -397,7 +403,9 @@ export const make = (
       snapshotRecord,
       awaitAbove,
       awaitIndex,
-      committed: () => committed,
-      stopped: () => stopped
+      committed: () =>
+        committed,
+      stopped: () =>
+        stopped
     }
   })
