@@ -236,10 +236,21 @@ const makeWriter = (
         ? yield* Effect.result(Fsx.open(tail.path, NFS.constants.O_RDWR | NFS.constants.O_DSYNC | directFlag))
         : undefined
       if (reopened !== undefined && reopened._tag === "Success") {
-        yield* Fsx.closeQuietly(tail.fd)
-        tail = { ...tail, fd: reopened.success }
+        // probe: rewrite the current page as it is (its bytes, then the zeros after the log's end) through O_DIRECT;
+        // a file system that opens with O_DIRECT but refuses page-aligned writes keeps O_DSYNC alone (a tail at a page
+        // boundary has nothing to rewrite: no probe; a new log's tail never is, its header comes first)
         encoder.setPrefix(prefix)
-        direct = true
+        const page = encoder.takeAligned()
+        const probe = yield* Effect.result(Fsx.writeAll(reopened.success, tail.path, page.bytes, pageStart))
+        if (probe._tag === "Success") {
+          encoder.carryTail()
+          yield* Fsx.closeQuietly(tail.fd)
+          tail = { ...tail, fd: reopened.success }
+          direct = true
+        } else {
+          encoder.reset(initial.crc)
+          yield* Fsx.closeQuietly(reopened.success)
+        }
       }
     }
     const pipeline = yield* SegmentPipeline.make(dir, Segment.preallocationBytes(segmentSizeBytes), {
