@@ -570,11 +570,10 @@ export const make = <C, E extends EventType.Event, S, Err>(
     useSpanIfTraced(
       "CommandHandler.handle",
       { attributes: { streams } },
-      () =>
-        Effect.withFiber((fiber) => {
-          const context = fiber.context as Context.Context<EventStore.EventStore>
-          return body(context, Context.get(context, EventStore.EventStore))
-        })
+      (fiber) => {
+        const context = fiber.context as Context.Context<EventStore.EventStore>
+        return body(context, Context.get(context, EventStore.EventStore))
+      }
     )
 
   const handleMany = (

@@ -307,26 +307,28 @@ export const make = (
     // Commands carry their Deferred with the widest error type; each `enqueue` caller knows the real one.
     const enqueue = <A, E, D>(
       make: (done: D) => Command
-    ): Effect.Effect<A, E | WriterStopped | LoggerClosed> =>
-      Effect.suspend((): Effect.Effect<A, E | WriterStopped | LoggerClosed> => {
-        if (stopped) return Effect.fail(stopped)
-        if (closing) return Effect.fail(new LoggerClosed())
-        const done = Deferred.makeUnsafe<A, E>()
-        const cmd = make(done as unknown as D)
-        if (cmd._tag === "Append" && !busy && lastGroupCommands <= 1 && Queue.sizeUnsafe(queue) === 0) {
-          // A lone caller (nothing being written or waiting, and the last group had one command): write this group
-          // here, in the caller's fiber, instead of handing it to the writer fiber and back (two fiber switches,
-          // ~15 µs per call: bench/wal.ts). Commands offered meanwhile wait for it in the writer fiber (awaitIdle).
-          // With concurrent callers groups have many commands, and the writer fiber gathers them as before.
-          busy = true
-          return Effect.andThen(
-            Effect.uninterruptible(Effect.ensuring(writeGroup([cmd]), setIdle)),
-            Deferred.await(done)
-          )
-        }
-        if (!Queue.offerUnsafe(queue, cmd)) return Effect.fail(new LoggerClosed())
-        return Deferred.await(done)
-      })
+    ): Effect.Effect<A, E | WriterStopped | LoggerClosed> => Effect.suspend(() => enqueueNow<A, E, D>(make))
+
+    /** {@link enqueue} run now (inside an Effect that is already lazy). */
+    const enqueueNow = <A, E, D>(make: (done: D) => Command): Effect.Effect<A, E | WriterStopped | LoggerClosed> => {
+      if (stopped) return Effect.fail(stopped)
+      if (closing) return Effect.fail(new LoggerClosed())
+      const done = Deferred.makeUnsafe<A, E>()
+      const cmd = make(done as unknown as D)
+      if (cmd._tag === "Append" && !busy && lastGroupCommands <= 1 && Queue.sizeUnsafe(queue) === 0) {
+        // A lone caller (nothing being written or waiting, and the last group had one command): write this group
+        // here, in the caller's fiber, instead of handing it to the writer fiber and back (two fiber switches,
+        // ~15 µs per call: bench/wal.ts). Commands offered meanwhile wait for it in the writer fiber (awaitIdle).
+        // With concurrent callers groups have many commands, and the writer fiber gathers them as before.
+        busy = true
+        return Effect.andThen(
+          Effect.uninterruptible(Effect.ensuring(writeGroup([cmd]), setIdle)),
+          Deferred.await(done)
+        )
+      }
+      if (!Queue.offerUnsafe(queue, cmd)) return Effect.fail(new LoggerClosed())
+      return Deferred.await(done)
+    }
 
     /** The batch's payload bytes, or the error that rejects it. */
     const validate = (batch: ReadonlyArray<Uint8Array>): number | EmptyBatch | EntryTooLarge => {
@@ -349,7 +351,7 @@ export const make = (
       useSpanIfTraced("BinLogger.log", undefined, () => {
         const bytes = validate(batch)
         if (typeof bytes !== "number") return Effect.fail(bytes)
-        return enqueue<IndexRange, AppendError, AppendDone>((done) => ({ _tag: "Append", batch, bytes, done }))
+        return enqueueNow<IndexRange, AppendError, AppendDone>((done) => ({ _tag: "Append", batch, bytes, done }))
       })
 
     // on the per-command hot path of the event store: a span made like `log`'s (see above)
@@ -358,7 +360,7 @@ export const make = (
       rejected?: () => void
     ) =>
       useSpanIfTraced("BinLogger.logPrepared", undefined, () =>
-        enqueue<IndexRange, E | AppendError, AppendDone>((done) => ({
+        enqueueNow<IndexRange, E | AppendError, AppendDone>((done) => ({
           _tag: "Append",
           batch: prepare as (firstIndex: bigint) => Result.Result<ReadonlyArray<Uint8Array>, unknown>,
           rejected,

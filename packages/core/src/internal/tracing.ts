@@ -1,5 +1,6 @@
 // Spans on hot paths, made only when something can see them. Internal.
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Tracer from "effect/Tracer"
 
 /**
@@ -8,13 +9,16 @@ import * as Tracer from "effect/Tracer"
  * work only a backend could observe). Making a span nobody sees costs ~0.6 µs of CPU and ~1 KB of garbage per call:
  * on the event store's per-command path, two of them were a fifth of its CPU (bench/eventstore.ts).
  *
- * The span is a child of the caller's span and not the parent of what `f` runs (see `useSpan`).
+ * The span is a child of the caller's span and not the parent of what `f` runs (see `useSpan`). `f` gets the
+ * calling fiber (runs lazily, inside it), which spares callers a `withFiber` or `suspend` of their own.
  */
 export const useSpanIfTraced = <A, E, R>(
   name: string,
   options: Tracer.SpanOptionsNoTrace | undefined,
-  f: () => Effect.Effect<A, E, R>
+  f: (fiber: Fiber.Fiber<unknown, unknown>) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) =>
-    fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer ? f() : Effect.useSpan(name, options ?? {}, () => f())
+    fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
+      ? f(fiber)
+      : Effect.useSpan(name, options ?? {}, () => f(fiber))
   )
