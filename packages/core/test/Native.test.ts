@@ -10,28 +10,13 @@ import { fileURLToPath } from "node:url"
 import * as Crc32c from "../src/Crc32c.ts"
 import { canAlign, FrameEncoder } from "../src/Encoder.ts"
 import * as Wal from "../src/Wal.ts"
-import { readBytes, segmentFiles, tempDir, withoutZeroTail } from "./utils.ts"
+import { directSupported, readBytes, segmentFiles, tempDir, withoutZeroTail } from "./utils.ts"
 
 const native = Crc32c.implementation !== "javascript"
 const property = <A>(arb: fc.Arbitrary<A>, check: (a: A) => void, numRuns = 300) =>
   Effect.sync(() => fc.assert(fc.property(arb, check), { numRuns }))
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
-
-/** Whether `dir`'s file system accepts O_DIRECT (tmpfs does not). */
-const directSupported = (dir: string): boolean => {
-  const flag = NFS.constants.O_DIRECT as number | undefined
-  if (flag === undefined) return false
-  const path = Path.join(dir, "probe")
-  try {
-    NFS.closeSync(NFS.openSync(path, NFS.constants.O_CREAT | NFS.constants.O_RDWR | flag, 0o600))
-    return true
-  } catch {
-    return false
-  } finally {
-    NFS.rmSync(path, { force: true })
-  }
-}
 
 describe("native helper", () => {
   it("is built and loaded (required with CI set; without it binlog runs its JavaScript code)", () => {
@@ -263,7 +248,8 @@ describe("Wal: O_DIRECT writes", () => {
         { cwd: Path.dirname(walModule), env: { ...process.env, BINLOG_NATIVE: "0" }, encoding: "utf8" }
       )
       assert.strictEqual(out.trim(), "ok")
-      assert.isAbove(modes.length, 0)
+      const expected = canAlign && directSupported(root) ? "direct" : "dsync"
+      assert.deepStrictEqual(modes, [expected, expected])
       assert.deepStrictEqual(dirBytes(Path.join(root, "js")), dirBytes(Path.join(root, "native")))
     }))
 })

@@ -241,3 +241,18 @@ export class HandWal {
     return all.map((s) => s.name)
   }
 }
+
+/** Whether `dir`'s file system accepts `O_DIRECT` (tmpfs does not): what `Wal`'s direct writes need besides the helper. */
+export const directSupported = (dir: string): boolean => {
+  const flag = NFS.constants.O_DIRECT as number | undefined
+  if (flag === undefined) return false
+  const path = Path.join(dir, ".o-direct-probe")
+  try {
+    NFS.closeSync(NFS.openSync(path, NFS.constants.O_CREAT | NFS.constants.O_RDWR | flag, 0o600))
+    return true
+  } catch {
+    return false
+  } finally {
+    NFS.rmSync(path, { force: true })
+  }
+}
