@@ -44,6 +44,7 @@ import type * as Envelope from "./Envelope.ts"
 import type { DuplicateEventId, InvalidAppend, StreamTableCorrupt, WrongExpectedVersion } from "./EventStoreError.ts"
 import * as EventType from "./EventType.ts"
 import * as Store from "./internal/eventstore/store.ts"
+import { withSpanIfTraced } from "./internal/tracing.ts"
 import type { LoggerClosed, RecoveryFailed, WriterStopped } from "./LogError.ts"
 import type { WalIoError, WalLocked } from "./WalError.ts"
 
@@ -479,9 +480,6 @@ export const encodeEvents = <E extends EventType.Event>(
   return Result.succeed(out)
 }
 
-/** Per-append spans capture no stack trace (capturing costs more than the rest of the append's CPU work). */
-const NO_STACK = { captureStackTrace: false } as const
-
 /**
  * Appends events to one stream if its version matches `expectedVersion`.
  *
@@ -507,7 +505,7 @@ export const append = <E extends EventType.Event>(
         idempotent: r.idempotent
       })
     )
-  }).pipe(Effect.withSpan("EventStore.append", { attributes: { streamId } }, NO_STACK))
+  }).pipe(withSpanIfTraced("EventStore.append", { attributes: { streamId } }))
 
 /**
  * Encodes typed appends for the service's low-level `appendEncoded` (event ids default to random UUIDs).
@@ -543,7 +541,7 @@ export const appendMany = <E extends EventType.Event>(
   EventStore.use((store) => {
     const encoded = encodeAppends(registry, appends, options)
     return Result.isFailure(encoded) ? Effect.fail(encoded.failure) : store.appendEncoded(encoded.success)
-  }).pipe(Effect.withSpan("EventStore.appendMany", undefined, NO_STACK))
+  }).pipe(withSpanIfTraced("EventStore.appendMany"))
 
 /**
  * Decodes an entry with a registry under an unknown-type policy: `undefined` means "skip".

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
@@ -61,12 +62,18 @@ describe("CommandHandler", () => {
         Effect.gen(function*() {
           yield* handler.handle("acc", { _tag: "Open", owner: "ada" })
           yield* (yield* BinLogger.BinLogger).log([new Uint8Array([1])])
+          yield* EventStore.append(Events, "other", EventStore.ExpectedVersion.noStream, [Opened.make({ owner: "bo" })])
         }).pipe(Effect.withTracer(recorder))
       )
       const names = spans.map((s) => s.name)
-      for (const name of ["CommandHandler.handle", "BinLogger.logPrepared", "BinLogger.log"]) {
+      for (const name of ["CommandHandler.handle", "BinLogger.logPrepared", "BinLogger.log", "EventStore.append"]) {
         assert.include(names, name)
       }
+      // EventStore.append is the parent of its log append; the handler's span is a sibling of its own
+      const append = spans.find((s) => s.name === "EventStore.append")!
+      const logSpans = spans.filter((s) => s.name === "BinLogger.logPrepared")
+      assert.strictEqual(logSpans.length, 2)
+      assert.isTrue(logSpans.some((s) => Option.getOrUndefined(s.parent) === append))
       const handle = spans.find((s) => s.name === "CommandHandler.handle")!
       assert.strictEqual(handle.attributes.get("streams"), "acc")
       assert.strictEqual(handle.status._tag, "Ended")

@@ -22,3 +22,17 @@ export const useSpanIfTraced = <A, E, R>(
       ? f(fiber)
       : Effect.useSpan(name, options ?? {}, () => f(fiber))
   )
+
+/**
+ * `Effect.withSpan(name, options, { captureStackTrace: false })` (the span is the parent of what `self` runs) when
+ * a tracing backend is installed; `self` unchanged under Effect's default `nativeTracer`, where `withSpan`'s two
+ * fiber-context switches per call buy nothing (see {@link useSpanIfTraced}).
+ */
+export const withSpanIfTraced =
+  (name: string, options?: Tracer.SpanOptionsNoTrace | undefined) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withFiber((fiber) =>
+      fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
+        ? self
+        : Effect.withSpan(self, name, { ...options, captureStackTrace: false })
+    )
