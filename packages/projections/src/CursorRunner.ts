@@ -28,13 +28,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Cursor from "./internal/cursor.ts"
-import type {
-  CheckpointAhead,
-  DuplicateProjection,
-  LanesRescaleRefused,
-  ProjectionFailed,
-  SinkError
-} from "./ProjectionError.ts"
 import type * as Runner from "./Runner.ts"
 
 /**
@@ -62,13 +55,7 @@ export class CursorRunner extends Context.Service<CursorRunner, Service>()("@bin
  * @since 0.1.0
  * @category errors
  */
-export type StartError =
-  | DuplicateProjection
-  | ProjectionFailed
-  | SinkError
-  | CheckpointAhead
-  | LanesRescaleRefused
-  | BinLogger.ReadError
+export type StartError = Runner.StartError
 
 /**
  * The name of a projection's retention hold.

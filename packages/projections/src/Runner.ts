@@ -26,8 +26,32 @@ import type * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Poison from "./Poison.ts"
 import type * as Projection from "./Projection.ts"
-import type { ProjectionHalted, ProjectionNotFound, ProjectionStopped, SinkError } from "./ProjectionError.ts"
+import type {
+  CheckpointAhead,
+  DuplicateProjection,
+  LanesRescaleRefused,
+  ProjectionFailed,
+  ProjectionHalted,
+  ProjectionNotFound,
+  ProjectionStopped,
+  SinkError
+} from "./ProjectionError.ts"
 import type * as Sink from "./Sink.ts"
+
+/**
+ * Errors of starting a runner (either kind, and a rebuild's cursors): a projection name used twice, a checkpoint
+ * ahead of the log or a lane count that cannot change, the sink, or reading the log.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type StartError =
+  | DuplicateProjection
+  | ProjectionFailed
+  | SinkError
+  | CheckpointAhead
+  | LanesRescaleRefused
+  | BinLogger.ReadError
 
 /**
  * Entries per sink transaction by default.

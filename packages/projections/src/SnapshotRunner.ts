@@ -43,13 +43,6 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Engine from "./internal/engine.ts"
-import type {
-  CheckpointAhead,
-  DuplicateProjection,
-  LanesRescaleRefused,
-  ProjectionFailed,
-  SinkError
-} from "./ProjectionError.ts"
 import { CheckpointGap } from "./ProjectionError.ts"
 import type * as Runner from "./Runner.ts"
 
@@ -80,13 +73,7 @@ export class SnapshotRunner extends Context.Service<SnapshotRunner, Service>()("
  * @since 0.1.0
  * @category errors
  */
-export type StartError =
-  | DuplicateProjection
-  | ProjectionFailed
-  | SinkError
-  | CheckpointAhead
-  | LanesRescaleRefused
-  | BinLogger.ReadError
+export type StartError = Runner.StartError
 
 type Slot<E, R> = Engine.Slot<E, R>
 

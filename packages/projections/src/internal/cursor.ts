@@ -8,23 +8,10 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { CheckpointGap } from "../ProjectionError.ts"
-import type {
-  CheckpointAhead,
-  DuplicateProjection,
-  LanesRescaleRefused,
-  ProjectionFailed,
-  SinkError
-} from "../ProjectionError.ts"
 import type * as Runner from "../Runner.ts"
 import * as Engine from "./engine.ts"
 
-export type StartError =
-  | DuplicateProjection
-  | ProjectionFailed
-  | SinkError
-  | CheckpointAhead
-  | LanesRescaleRefused
-  | BinLogger.ReadError
+export type StartError = Runner.StartError
 
 export interface Options<E, R> extends Engine.Internal {
   readonly holdName: (slot: Engine.Slot<E, R>) => string
