@@ -33,6 +33,7 @@
  */
 import type * as BinLogger from "@binlog/core/BinLogger"
 import * as BL from "@binlog/core/BinLogger"
+import { json, table } from "@binlog/core/CliFormat"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -89,15 +90,6 @@ export interface Options<Client, E, R> {
 }
 
 const out = (text: string) => Effect.sync(() => void process.stdout.write(text.endsWith("\n") ? text : `${text}\n`))
-
-const json = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))
-
-const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
-  const line = (cells: ReadonlyArray<string>) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd()
-  return [line(header), ...rows.map(line)].join("\n") + "\n"
-}
 
 /**
  * A progress line: bar, percentage, counts, rate and ETA.

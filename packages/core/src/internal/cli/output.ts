@@ -3,6 +3,8 @@
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 
+export { json, table } from "../../CliFormat.ts"
+
 /** How often a progress line is redrawn (stderr, only when it is a terminal). */
 export const PROGRESS_INTERVAL_MS = 200
 
@@ -74,17 +76,5 @@ export const base64 = (bytes: Uint8Array | undefined): string =>
     ? ""
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("base64")
 
-/** JSON with bigints written as decimal strings (indexes are unsigned 64-bit and do not fit a JSON number). */
-export const json = (value: unknown): string =>
-  JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v))
-
 /** 32-bit value as 8 lower-case hex digits. */
 export const hex32 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0")
-
-/** Left-aligned text columns, two spaces apart. */
-export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
-  const line = (cells: ReadonlyArray<string>) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd()
-  return [line(header), ...rows.map(line)].join("\n") + "\n"
-}
