@@ -14,14 +14,8 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as BinLogger from "../../packages/core/src/BinLogger.ts"
+import { arg } from "./args.ts"
 
-const args = process.argv.slice(2)
-const arg = (name: string, fallback?: string): string => {
-  const i = args.indexOf(`--${name}`)
-  const v = i >= 0 ? args[i + 1] : fallback
-  if (v === undefined) throw new Error(`--${name} is required`)
-  return v
-}
 const walDir = arg("wal")
 const snapDir = arg("snap")
 const expect = Number(arg("expect", "-1"))

@@ -15,14 +15,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as BinLogger from "../../packages/core/src/BinLogger.ts"
+import { arg } from "./args.ts"
 
-const args = process.argv.slice(2)
-const arg = (name: string, fallback?: string): string => {
-  const i = args.indexOf(`--${name}`)
-  const v = i >= 0 ? args[i + 1] : fallback
-  if (v === undefined) throw new Error(`--${name} is required`)
-  return v
-}
 const dir = arg("dir")
 const n = Number(arg("n"))
 const size = Number(arg("size", "256"))
