@@ -15,7 +15,6 @@ import * as Crc32c from "./Crc32c.ts"
 import * as Native from "./internal/native.ts"
 import * as RecordCodec from "./RecordCodec.ts"
 
-const nativeCrc = Native.binding?.crc32cUpdate
 const nativeEncodeEntries = Native.binding?.encodeEntries
 const nativeAlignmentOffset = Native.binding?.alignmentOffset
 
@@ -156,11 +155,8 @@ export class FrameEncoder {
 
   /** The running CRC continued over `buf[start, end)`, natively when that is faster. */
   private crcOver(start: number, end: number): number {
-    if (nativeCrc !== undefined && end - start >= Crc32c.NATIVE_MIN_BYTES) {
-      return nativeCrc(this.crc, this.buf, start, end)
-    }
     return this.words === undefined
-      ? Crc32c.updateTable(this.crc, this.buf, start, end)
+      ? Crc32c.update(this.crc, this.buf, start, end)
       : Crc32c.updateWords(this.crc, this.buf, this.words, start, end)
   }
 

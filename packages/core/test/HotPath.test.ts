@@ -72,7 +72,7 @@ describe("FrameEncoder.entry", () => {
 })
 
 describe("Crc32c.updateWords", () => {
-  it.effect("equals Crc32c.update on any range of any word-aligned buffer", () =>
+  it.effect("equals Crc32c.update on any range of any word-aligned buffer, in JavaScript alone too", () =>
     property(
       fc.record({
         prev: fc.integer({ min: 0, max: 0xffff_ffff }),
@@ -86,6 +86,11 @@ describe("Crc32c.updateWords", () => {
         const words = Crc32c.wordView(bytes)
         assert.isDefined(words)
         assert.strictEqual(Crc32c.updateWords(prev, bytes, words!, start, end), Crc32c.update(prev, bytes, start, end))
+        // the JavaScript word loop itself (updateWords hands long ranges to the native helper when it is loaded)
+        assert.strictEqual(
+          Crc32c.updateWordsTable(prev, bytes, words!, start, end),
+          Crc32c.updateTable(prev, bytes, start, end)
+        )
       }
     ))
 
