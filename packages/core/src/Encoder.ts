@@ -137,7 +137,7 @@ export class FrameEncoder {
     return raw.subarray(skip, skip + capacity)
   }
 
-  /** Bytes encoded since the last {@link take}/{@link reset}. */
+  /** Bytes in the buffer: encoded since the last {@link take}/{@link reset}, after any carried prefix. */
   get size(): number {
     return this.len
   }
