@@ -389,54 +389,58 @@ export const make = Effect.fn("BinLogger.make")(function*(
     return first === undefined || first.index < 1n ? 1n : first.index
   }
 
+  const openRead = Effect.fnUntraced(function*(
+    from: bigint,
+    options: { readonly to?: bigint | undefined; readonly follow?: boolean | undefined }
+  ) {
+    if (from < 1n) {
+      return yield* new IndexUnavailable({
+        index: from.toString(),
+        firstIndex: firstIndex().toString(),
+        reason: "indexes start at 1"
+      })
+    }
+    // register the hold before listing segments, and never while a purge is deleting
+    const id = yield* Effect.acquireRelease(
+      purgeLock.withPermits(1)(Effect.sync(() => holds.add(`read from ${from}`, from))),
+      (id) => Effect.sync(() => holds.remove(id))
+    )
+    const to = options.follow
+      ? gc.committed()
+      : options.to === undefined || options.to > gc.committed()
+      ? gc.committed()
+      : options.to
+    if (!options.follow && to < from) return Stream.empty
+    return Reader.entries(walDir, from, {
+      to,
+      follow: options.follow ? awaitAbove : undefined,
+      archiveDir
+    }).pipe(
+      Stream.mapArray((chunk): NonEmptyReadonlyArray<LogEntry> => {
+        holds.set(id, chunk[chunk.length - 1]!.index)
+        // Decoded entries with a data field already are LogEntries: hand them out as they are. A new object per
+        // entry here cost time and, worse, gave V8 a fresh allocation site at the start of every large read that
+        // it sometimes pretenured, so all entries of the read went to the old generation (peak RSS 300 MB instead
+        // of 150 MB reading 1,000,000 entries in one of five runs, bench/wal.ts).
+        for (let i = 0; i < chunk.length; i++) {
+          if (chunk[i]!.data === undefined) return withData(chunk)
+        }
+        return chunk as NonEmptyReadonlyArray<LogEntry>
+      }),
+      Stream.catchTag(
+        "WalNotFound",
+        (e) =>
+          Stream.fail(
+            new IndexUnavailable({ index: from.toString(), firstIndex: firstIndex().toString(), reason: e.reason })
+          )
+      )
+    )
+  })
+
   const read = (
     from: bigint,
     options: { readonly to?: bigint | undefined; readonly follow?: boolean | undefined } = {}
-  ): Stream.Stream<LogEntry, ReadError> =>
-    Stream.unwrap(Effect.gen(function*() {
-      if (from < 1n) {
-        return yield* new IndexUnavailable({
-          index: from.toString(),
-          firstIndex: firstIndex().toString(),
-          reason: "indexes start at 1"
-        })
-      }
-      // register the hold before listing segments, and never while a purge is deleting
-      const id = yield* Effect.acquireRelease(
-        purgeLock.withPermits(1)(Effect.sync(() => holds.add(`read from ${from}`, from))),
-        (id) => Effect.sync(() => holds.remove(id))
-      )
-      const to = options.follow
-        ? gc.committed()
-        : options.to === undefined || options.to > gc.committed()
-        ? gc.committed()
-        : options.to
-      if (!options.follow && to < from) return Stream.empty
-      return Reader.entries(walDir, from, {
-        to,
-        follow: options.follow ? awaitAbove : undefined,
-        archiveDir
-      }).pipe(
-        Stream.mapArray((chunk): NonEmptyReadonlyArray<LogEntry> => {
-          holds.set(id, chunk[chunk.length - 1]!.index)
-          // Decoded entries with a data field already are LogEntries: hand them out as they are. A new object per
-          // entry here cost time and, worse, gave V8 a fresh allocation site at the start of every large read that
-          // it sometimes pretenured, so all entries of the read went to the old generation (peak RSS 300 MB instead
-          // of 150 MB reading 1,000,000 entries in one of five runs, bench/wal.ts).
-          for (let i = 0; i < chunk.length; i++) {
-            if (chunk[i]!.data === undefined) return withData(chunk)
-          }
-          return chunk as NonEmptyReadonlyArray<LogEntry>
-        }),
-        Stream.catchTag(
-          "WalNotFound",
-          (e) =>
-            Stream.fail(
-              new IndexUnavailable({ index: from.toString(), firstIndex: firstIndex().toString(), reason: e.reason })
-            )
-        )
-      )
-    }))
+  ): Stream.Stream<LogEntry, ReadError> => Stream.unwrap(openRead(from, options))
 
   const deleteSnaps = Effect.gen(function*() {
     const names = (yield* Snap.list(snapDir)).map((s) => s.name)
@@ -481,32 +485,51 @@ export const make = Effect.fn("BinLogger.make")(function*(
     )
   }
 
+  /** One lease's state; {@link releaseLease} is made once (a generator function per lease would be promoted). */
+  interface LeaseState {
+    released: boolean
+    readonly holdId: number
+    readonly prevIndex: bigint
+    readonly currentIndex: bigint
+    readonly startedAt: number
+  }
+
+  const releaseLease = Effect.fnUntraced(
+    function*(st: LeaseState, success: boolean) {
+      if (st.released) return
+      st.released = true
+      lease = undefined
+      holds.remove(st.holdId)
+      yield* Metric.update(Metrics.leaseDuration, Duration.millis(Date.now() - st.startedAt))
+      if (!success) return
+      // etcd's order: the .snap file first, then the WAL record (a crash in between orphans the .snap only)
+      const name = yield* Snap.save(snapDir, { index: st.currentIndex, term: 0n, confState: emptyConfState })
+      yield* gc.snapshotRecord(st.currentIndex)
+      snapshotIndex = st.currentIndex
+      snapshotName = name
+      yield* archiveOnce
+      if (purgeEnabled) yield* purge
+    },
+    (effect, st, success) =>
+      Effect.withSpan(effect, "BinLogger.release", {
+        attributes: { success, prevIndex: st.prevIndex, currentIndex: st.currentIndex }
+      })
+  )
+
   const makeLease = (prevIndex: bigint, currentIndex: bigint, startedAt: number): SnapshotLease => {
-    let released = false
-    const holdId = holds.add("snapshot lease", prevIndex + 1n)
+    const st: LeaseState = {
+      released: false,
+      holdId: holds.add("snapshot lease", prevIndex + 1n),
+      prevIndex,
+      currentIndex,
+      startedAt
+    }
     const entries = read(prevIndex + 1n, { to: currentIndex })
     const count = currentIndex - prevIndex
     const entriesArray = count > BigInt(MAX_ARRAY_RANGE_ENTRIES)
       ? Effect.fail(new RangeTooLarge({ entries: count.toString(), limit: MAX_ARRAY_RANGE_ENTRIES }))
       : Stream.runCollect(entries)
-    const release = (success: boolean) =>
-      Effect.gen(function*() {
-        if (released) return
-        released = true
-        lease = undefined
-        holds.remove(holdId)
-        yield* Metric.update(Metrics.leaseDuration, Duration.millis(Date.now() - startedAt))
-        if (!success) return
-        // etcd's order: the .snap file first, then the WAL record (a crash in between orphans the .snap only)
-        const name = yield* Snap.save(snapDir, { index: currentIndex, term: 0n, confState: emptyConfState })
-        yield* gc.snapshotRecord(currentIndex)
-        snapshotIndex = currentIndex
-        snapshotName = name
-        yield* archiveOnce
-        if (purgeEnabled) yield* purge
-      }).pipe(
-        Effect.withSpan("BinLogger.release", { attributes: { success, prevIndex, currentIndex } })
-      )
+    const release = (success: boolean) => releaseLease(st, success)
     return { prevIndex, currentIndex, entries, entriesArray, release }
   }
 

@@ -238,49 +238,48 @@ export const make = <C, E extends EventType.Event, S, Err>(
     if (cache.get(streamId) === loaded) remember(streamId, loaded)
   }
 
-  const loadFrom = (
+  const loadFrom = Effect.fnUntraced(function*(
     store: EventStore.EventStore["Service"],
     streamId: string,
     cached: Loaded<S> | undefined
-  ): Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore> =>
-    Effect.gen(function*() {
-      let start: Loaded<S> = { state: decider.initialState(), streamVersion: 0n, index: 0n, snapshotVersion: 0n }
-      if (cached !== undefined) {
-        // still the same history? (the cached last event is where the table says it is)
-        const at = cached.streamVersion === 0n ? Option.some(0n) : yield* store.indexOf(streamId, cached.streamVersion)
-        if (Option.isSome(at) && at.value === cached.index) start = cached
-        else cache.delete(streamId)
-      }
-      if (start === cached) {
-        // fold the tail below
-      } else if (options.snapshots !== undefined) {
-        const snap = yield* options.snapshots.store.load(streamId)
-        if (Option.isSome(snap)) {
-          // trust it only if the log still has that event at that position (not a snapshot of a lost tail)
-          const at = yield* store.indexOf(streamId, snap.value.streamVersion)
-          if (Option.isSome(at) && at.value === snap.value.index) {
-            start = {
-              state: snap.value.state,
-              streamVersion: snap.value.streamVersion,
-              index: snap.value.index,
-              snapshotVersion: snap.value.streamVersion
-            }
-          } else {
-            yield* Effect.logWarning(`CommandHandler: the snapshot of ${streamId} does not match the log; ignored`)
+  ) {
+    let start: Loaded<S> = { state: decider.initialState(), streamVersion: 0n, index: 0n, snapshotVersion: 0n }
+    if (cached !== undefined) {
+      // still the same history? (the cached last event is where the table says it is)
+      const at = cached.streamVersion === 0n ? Option.some(0n) : yield* store.indexOf(streamId, cached.streamVersion)
+      if (Option.isSome(at) && at.value === cached.index) start = cached
+      else cache.delete(streamId)
+    }
+    if (start === cached) {
+      // fold the tail below
+    } else if (options.snapshots !== undefined) {
+      const snap = yield* options.snapshots.store.load(streamId)
+      if (Option.isSome(snap)) {
+        // trust it only if the log still has that event at that position (not a snapshot of a lost tail)
+        const at = yield* store.indexOf(streamId, snap.value.streamVersion)
+        if (Option.isSome(at) && at.value === snap.value.index) {
+          start = {
+            state: snap.value.state,
+            streamVersion: snap.value.streamVersion,
+            index: snap.value.index,
+            snapshotVersion: snap.value.streamVersion
           }
+        } else {
+          yield* Effect.logWarning(`CommandHandler: the snapshot of ${streamId} does not match the log; ignored`)
         }
       }
-      const loaded = yield* EventStore.readStream(registry, streamId, { from: start.streamVersion + 1n }).pipe(
-        Stream.runFold(() => start, (acc, e): Loaded<S> => ({
-          state: decider.evolve(acc.state, e.event),
-          streamVersion: e.streamVersion,
-          index: e.index,
-          snapshotVersion: acc.snapshotVersion
-        }))
-      )
-      remember(streamId, loaded)
-      return loaded
-    })
+    }
+    const loaded = yield* EventStore.readStream(registry, streamId, { from: start.streamVersion + 1n }).pipe(
+      Stream.runFold(() => start, (acc, e): Loaded<S> => ({
+        state: decider.evolve(acc.state, e.event),
+        streamVersion: e.streamVersion,
+        index: e.index,
+        snapshotVersion: acc.snapshotVersion
+      }))
+    )
+    remember(streamId, loaded)
+    return loaded
+  })
 
   /** Saves a snapshot when due; returns whether one was saved. */
   const maybeSnapshot = (streamId: string, loaded: Loaded<S>): Effect.Effect<boolean> =>
@@ -311,42 +310,41 @@ export const make = <C, E extends EventType.Event, S, Err>(
    * the original positions and the streams' current states. Checked before deciding, so a retry is acknowledged even
    * when deciding again would now fail.
    */
-  const alreadyHandled = (
+  const alreadyHandled = Effect.fnUntraced(function*(
     store: EventStore.EventStore["Service"],
     commands: ReadonlyArray<{ readonly streamId: string; readonly command: C }>,
     key: string
-  ) =>
-    Effect.gen(function*() {
-      const found: Array<{ first: bigint; last: bigint; streamVersion: bigint }> = []
-      for (const c of commands) {
-        let n = 0
-        let hit = yield* store.findEventId(`${key}/${c.streamId}/${n}`)
-        if (Option.isNone(hit)) return undefined
-        const first = hit.value.index
-        let last = hit
-        while (Option.isSome(hit)) {
-          last = hit
-          hit = yield* store.findEventId(`${key}/${c.streamId}/${++n}`)
-        }
-        found.push({ first, last: last.value.index, streamVersion: last.value.streamVersion })
+  ) {
+    const found: Array<{ first: bigint; last: bigint; streamVersion: bigint }> = []
+    for (const c of commands) {
+      let n = 0
+      let hit = yield* store.findEventId(`${key}/${c.streamId}/${n}`)
+      if (Option.isNone(hit)) return undefined
+      const first = hit.value.index
+      let last = hit
+      while (Option.isSome(hit)) {
+        last = hit
+        hit = yield* store.findEventId(`${key}/${c.streamId}/${++n}`)
       }
-      const first = found.reduce((m, f) => (f.first < m ? f.first : m), found[0]!.first)
-      const last = found.reduce((m, f) => (f.last > m ? f.last : m), found[0]!.last)
-      const out: Array<Handled<E, S>> = []
-      for (let i = 0; i < commands.length; i++) {
-        const loaded = yield* load(commands[i]!.streamId)
-        out.push({
-          streamId: commands[i]!.streamId,
-          events: [],
-          state: loaded.state,
-          streamVersion: found[i]!.streamVersion,
-          first,
-          last,
-          idempotent: true
-        })
-      }
-      return out
-    })
+      found.push({ first, last: last.value.index, streamVersion: last.value.streamVersion })
+    }
+    const first = found.reduce((m, f) => (f.first < m ? f.first : m), found[0]!.first)
+    const last = found.reduce((m, f) => (f.last > m ? f.last : m), found[0]!.last)
+    const out: Array<Handled<E, S>> = []
+    for (let i = 0; i < commands.length; i++) {
+      const loaded = yield* load(commands[i]!.streamId)
+      out.push({
+        streamId: commands[i]!.streamId,
+        events: [],
+        state: loaded.state,
+        streamVersion: found[i]!.streamVersion,
+        first,
+        last,
+        idempotent: true
+      })
+    }
+    return out
+  })
 
   /**
    * One attempt for one stream without an idempotency key (the common case), with no generator: a generator function
@@ -437,83 +435,82 @@ export const make = <C, E extends EventType.Event, S, Err>(
       })
     })
 
-  const attemptMany = (
+  const attemptMany = Effect.fnUntraced(function*(
     commands: ReadonlyArray<{ readonly streamId: string; readonly command: C }>,
     opts: HandleOptions | undefined
-  ): Effect.Effect<ReadonlyArray<Handled<E, S>>, DomainError<Err> | HandleError, EventStore.EventStore> =>
-    Effect.gen(function*() {
-      const store = yield* EventStore.EventStore
-      const key = opts?.idempotencyKey
-      if (key !== undefined) {
-        const done = yield* alreadyHandled(store, commands, key)
-        if (done !== undefined) return done
+  ) {
+    const store = yield* EventStore.EventStore
+    const key = opts?.idempotencyKey
+    if (key !== undefined) {
+      const done = yield* alreadyHandled(store, commands, key)
+      if (done !== undefined) return done
+    }
+    const loaded = commands.length === 1
+      ? [yield* loadWith(store, commands[0]!.streamId)]
+      : yield* Effect.forEach(commands, (c) => loadWith(store, c.streamId), { concurrency: "unbounded" })
+    const expected = opts?.expectedVersion
+    if (expected !== undefined && commands.length === 1 && loaded[0]!.streamVersion !== expected) {
+      return yield* new WrongExpectedVersion({
+        streamId: commands[0]!.streamId,
+        expected: expected.toString(),
+        actual: loaded[0]!.streamVersion
+      })
+    }
+    const decided: Array<ReadonlyArray<E>> = []
+    for (let i = 0; i < commands.length; i++) {
+      const r = decider.decide(commands[i]!.command, loaded[i]!.state)
+      if (Result.isFailure(r)) return yield* Effect.fail(new DomainError(r.failure))
+      decided.push(r.success)
+    }
+    const appends = commands
+      .map((c, i) => ({
+        streamId: c.streamId,
+        expectedVersion: EventStore.ExpectedVersion.exact(loaded[i]!.streamVersion),
+        events: inputs(c.streamId, decided[i]!, opts?.idempotencyKey)
+      }))
+      .filter((a) => a.events.length > 0)
+    let result: EventStore.AppendManyResult | undefined
+    if (appends.length > 0) {
+      const encoded = EventStore.encodeAppends(registry, appends, opts)
+      if (Result.isFailure(encoded)) return yield* Effect.fail(encoded.failure)
+      result = yield* store.appendEncoded(encoded.success)
+    }
+    if (result?.idempotent === true && key !== undefined) {
+      // a concurrent duplicate of this request won the race: report its result
+      const done = yield* alreadyHandled(store, commands, key)
+      if (done !== undefined) return done
+    }
+    const out: Array<Handled<E, S>> = []
+    for (let i = 0; i < commands.length; i++) {
+      const c = commands[i]!
+      const events = decided[i]!
+      const before = loaded[i]!
+      const r = result?.streams.find((s) => s.streamId === c.streamId)
+      let state = before.state
+      for (const e of events) state = decider.evolve(state, e)
+      const streamVersion = r?.streamVersion ?? before.streamVersion
+      if (r !== undefined && !result!.idempotent) {
+        // the global index of this stream's last new event (appends to several streams interleave nothing, but
+        // each stream's events are a sub-range of the batch)
+        const index = commands.length === 1
+          ? result!.last
+          : Option.getOrElse(yield* store.indexOf(c.streamId, r.streamVersion), () => result!.last)
+        const after: Loaded<S> = { state, streamVersion, index, snapshotVersion: before.snapshotVersion }
+        const saved = options.snapshots === undefined ? false : yield* maybeSnapshot(c.streamId, after)
+        remember(c.streamId, saved ? { ...after, snapshotVersion: streamVersion } : after)
       }
-      const loaded = commands.length === 1
-        ? [yield* loadWith(store, commands[0]!.streamId)]
-        : yield* Effect.forEach(commands, (c) => loadWith(store, c.streamId), { concurrency: "unbounded" })
-      const expected = opts?.expectedVersion
-      if (expected !== undefined && commands.length === 1 && loaded[0]!.streamVersion !== expected) {
-        return yield* new WrongExpectedVersion({
-          streamId: commands[0]!.streamId,
-          expected: expected.toString(),
-          actual: loaded[0]!.streamVersion
-        })
-      }
-      const decided: Array<ReadonlyArray<E>> = []
-      for (let i = 0; i < commands.length; i++) {
-        const r = decider.decide(commands[i]!.command, loaded[i]!.state)
-        if (Result.isFailure(r)) return yield* Effect.fail(new DomainError(r.failure))
-        decided.push(r.success)
-      }
-      const appends = commands
-        .map((c, i) => ({
-          streamId: c.streamId,
-          expectedVersion: EventStore.ExpectedVersion.exact(loaded[i]!.streamVersion),
-          events: inputs(c.streamId, decided[i]!, opts?.idempotencyKey)
-        }))
-        .filter((a) => a.events.length > 0)
-      let result: EventStore.AppendManyResult | undefined
-      if (appends.length > 0) {
-        const encoded = EventStore.encodeAppends(registry, appends, opts)
-        if (Result.isFailure(encoded)) return yield* Effect.fail(encoded.failure)
-        result = yield* store.appendEncoded(encoded.success)
-      }
-      if (result?.idempotent === true && key !== undefined) {
-        // a concurrent duplicate of this request won the race: report its result
-        const done = yield* alreadyHandled(store, commands, key)
-        if (done !== undefined) return done
-      }
-      const out: Array<Handled<E, S>> = []
-      for (let i = 0; i < commands.length; i++) {
-        const c = commands[i]!
-        const events = decided[i]!
-        const before = loaded[i]!
-        const r = result?.streams.find((s) => s.streamId === c.streamId)
-        let state = before.state
-        for (const e of events) state = decider.evolve(state, e)
-        const streamVersion = r?.streamVersion ?? before.streamVersion
-        if (r !== undefined && !result!.idempotent) {
-          // the global index of this stream's last new event (appends to several streams interleave nothing, but
-          // each stream's events are a sub-range of the batch)
-          const index = commands.length === 1
-            ? result!.last
-            : Option.getOrElse(yield* store.indexOf(c.streamId, r.streamVersion), () => result!.last)
-          const after: Loaded<S> = { state, streamVersion, index, snapshotVersion: before.snapshotVersion }
-          const saved = options.snapshots === undefined ? false : yield* maybeSnapshot(c.streamId, after)
-          remember(c.streamId, saved ? { ...after, snapshotVersion: streamVersion } : after)
-        }
-        out.push({
-          streamId: c.streamId,
-          events,
-          state,
-          streamVersion,
-          first: r === undefined ? undefined : result!.first,
-          last: r === undefined ? undefined : result!.last,
-          idempotent: result?.idempotent ?? false
-        })
-      }
-      return out
-    })
+      out.push({
+        streamId: c.streamId,
+        events,
+        state,
+        streamVersion,
+        first: r === undefined ? undefined : result!.first,
+        last: r === undefined ? undefined : result!.last,
+        idempotent: result?.idempotent ?? false
+      })
+    }
+    return out
+  })
 
   type AttemptError = DomainError<Err> | HandleError
 
@@ -599,23 +596,22 @@ export const make = <C, E extends EventType.Event, S, Err>(
     )
   }
 
-  const snapshot = (streamId: string) =>
-    Effect.gen(function*() {
-      const loaded = yield* load(streamId)
-      const snaps = options.snapshots
-      if (snaps !== undefined && loaded.streamVersion > 0n) {
-        yield* snaps.store.save(streamId, {
-          state: loaded.state,
-          streamVersion: loaded.streamVersion,
-          index: loaded.index
-        })
-          .pipe(
-            Effect.catchTag("WalIoError", (e) => Effect.logWarning(`CommandHandler: snapshot failed: ${e.message}`))
-          )
-        if (cache.has(streamId)) remember(streamId, { ...loaded, snapshotVersion: loaded.streamVersion })
-      }
-      return loaded
-    }).pipe(Effect.withSpan("CommandHandler.snapshot", { attributes: { streamId } }))
+  const snapshot = Effect.fnUntraced(function*(streamId: string) {
+    const loaded = yield* load(streamId)
+    const snaps = options.snapshots
+    if (snaps !== undefined && loaded.streamVersion > 0n) {
+      yield* snaps.store.save(streamId, {
+        state: loaded.state,
+        streamVersion: loaded.streamVersion,
+        index: loaded.index
+      })
+        .pipe(
+          Effect.catchTag("WalIoError", (e) => Effect.logWarning(`CommandHandler: snapshot failed: ${e.message}`))
+        )
+      if (cache.has(streamId)) remember(streamId, { ...loaded, snapshotVersion: loaded.streamVersion })
+    }
+    return loaded
+  }, (effect, streamId) => Effect.withSpan(effect, "CommandHandler.snapshot", { attributes: { streamId } }))
 
   return { load, handle, handleMany, snapshot }
 }

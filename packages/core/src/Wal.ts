@@ -330,74 +330,70 @@ const makeWriter = (
       segments.push(next)
     })
 
-    const afterSave = (sync: boolean) =>
-      Effect.gen(function*() {
-        if (tail.model.position < segmentSizeBytes) {
-          // with O_DSYNC the write was durable when it returned: only the page-writer model needs its flush
-          if (sync && dsync) tail.model.flush()
-          else if (sync) yield* syncTail
-          return
-        }
-        yield* cut
-      })
+    const afterSave = Effect.fnUntraced(function*(sync: boolean) {
+      if (tail.model.position < segmentSizeBytes) {
+        // with O_DSYNC the write was durable when it returned: only the page-writer model needs its flush
+        if (sync && dsync) tail.model.flush()
+        else if (sync) yield* syncTail
+        return
+      }
+      yield* cut
+    })
 
-    const save = (entries: ReadonlyArray<NewEntry>, sync: boolean, commit?: bigint) =>
-      Effect.gen(function*() {
-        if (entries.length === 0 && commit === undefined) return
-        if (commit !== undefined) {
-          state = { term: 0n, vote: 0n, commit }
-          encodeRecord(RecordType.state, Proto.encodeHardState(state))
-        }
-        for (const e of entries) {
-          const before = encoder.size
-          encoder.entry(0, 0n, e.index, e.data)
-          frames.push(encoder.size - before)
-        }
-        yield* writeEncoded
-        if (entries.length > 0) lastIndex = entries[entries.length - 1]!.index
-        yield* afterSave(sync)
-      })
+    const save = Effect.fnUntraced(function*(entries: ReadonlyArray<NewEntry>, sync: boolean, commit?: bigint) {
+      if (entries.length === 0 && commit === undefined) return
+      if (commit !== undefined) {
+        state = { term: 0n, vote: 0n, commit }
+        encodeRecord(RecordType.state, Proto.encodeHardState(state))
+      }
+      for (const e of entries) {
+        const before = encoder.size
+        encoder.entry(0, 0n, e.index, e.data)
+        frames.push(encoder.size - before)
+      }
+      yield* writeEncoded
+      if (entries.length > 0) lastIndex = entries[entries.length - 1]!.index
+      yield* afterSave(sync)
+    })
 
-    const saveBatches = (
+    const saveBatches = Effect.fnUntraced(function*(
       first: bigint,
       batches: ReadonlyArray<ReadonlyArray<Uint8Array>>,
       sync: boolean,
       commit?: bigint
-    ) =>
-      Effect.gen(function*() {
-        let count = 0
-        for (const b of batches) count += b.length
-        if (count === 0 && commit === undefined) return
-        if (commit !== undefined) {
-          state = { term: 0n, vote: 0n, commit }
-          encodeRecord(RecordType.state, Proto.encodeHardState(state))
-        }
-        const last = first + BigInt(count) - 1n
-        // below 2^53 the index runs as a number; above, as a bigint (same bytes either way)
-        let index: number | bigint = last <= MAX_SAFE_INDEX ? Number(first) : first
-        if (typeof index === "number") encoder.entryBatches(0, 0, index, batches, frames)
-        else {
-          for (const b of batches) {
-            for (let i = 0; i < b.length; i++) {
-              const before = encoder.size
-              encoder.entry(0, 0n, index, b[i])
-              frames.push(encoder.size - before)
-              index = index + 1n
-            }
+    ) {
+      let count = 0
+      for (const b of batches) count += b.length
+      if (count === 0 && commit === undefined) return
+      if (commit !== undefined) {
+        state = { term: 0n, vote: 0n, commit }
+        encodeRecord(RecordType.state, Proto.encodeHardState(state))
+      }
+      const last = first + BigInt(count) - 1n
+      // below 2^53 the index runs as a number; above, as a bigint (same bytes either way)
+      let index: number | bigint = last <= MAX_SAFE_INDEX ? Number(first) : first
+      if (typeof index === "number") encoder.entryBatches(0, 0, index, batches, frames)
+      else {
+        for (const b of batches) {
+          for (let i = 0; i < b.length; i++) {
+            const before = encoder.size
+            encoder.entry(0, 0n, index, b[i])
+            frames.push(encoder.size - before)
+            index = index + 1n
           }
         }
-        yield* writeEncoded
-        if (count > 0) lastIndex = last
-        yield* afterSave(sync)
-      })
+      }
+      yield* writeEncoded
+      if (count > 0) lastIndex = last
+      yield* afterSave(sync)
+    })
 
-    const saveSnapshot = (snapshot: Proto.WalSnapshotValue) =>
-      Effect.gen(function*() {
-        encodeRecord(RecordType.snapshot, Proto.encodeWalSnapshot(snapshot))
-        yield* writeEncoded
-        if (lastIndex < snapshot.index) lastIndex = snapshot.index
-        yield* syncTail
-      })
+    const saveSnapshot = Effect.fnUntraced(function*(snapshot: Proto.WalSnapshotValue) {
+      encodeRecord(RecordType.snapshot, Proto.encodeWalSnapshot(snapshot))
+      yield* writeEncoded
+      if (lastIndex < snapshot.index) lastIndex = snapshot.index
+      yield* syncTail
+    })
 
     const releasable = (index: bigint): ReadonlyArray<Segment.SegmentName> => {
       // etcd: find the first segment whose name index >= index; keep the one before it and everything after

@@ -64,22 +64,21 @@ export const read = (
  * Reads `length` bytes at `position` into a new buffer, looping over short reads; the result is shorter only at the
  * end of the file. A new buffer per call, so views into it stay valid (readers hand out entry views).
  */
-export const readChunk = (
+export const readChunk = Effect.fnUntraced(function*(
   fd: number,
   path: string,
   position: number,
   length: number
-): Effect.Effect<Uint8Array, WalIoError> =>
-  Effect.gen(function*() {
-    const buf = new Uint8Array(length)
-    let got = 0
-    while (got < length) {
-      const n = yield* read(fd, path, buf, got, length - got, position + got)
-      if (n === 0) break
-      got += n
-    }
-    return got === length ? buf : buf.subarray(0, got)
-  })
+) {
+  const buf = new Uint8Array(length)
+  let got = 0
+  while (got < length) {
+    const n = yield* read(fd, path, buf, got, length - got, position + got)
+    if (n === 0) break
+    got += n
+  }
+  return got === length ? buf : buf.subarray(0, got)
+})
 
 /** fdatasync(2): makes the written data (and the size if it changed) durable. */
 export const fdatasync = (fd: number, path: string): Effect.Effect<void, WalIoError> =>
@@ -146,11 +145,10 @@ export const readFile = (path: string): Effect.Effect<Uint8Array, WalIoError> =>
   })
 
 /** Copies a file (used for `.broken` copies and archives), then fsyncs the copy. */
-export const copyFileDurably = (from: string, to: string, mode = 0o600): Effect.Effect<void, WalIoError> =>
-  Effect.gen(function*() {
-    const data = yield* readFile(from)
-    yield* writeFileDurably(to, data, mode)
-  })
+export const copyFileDurably = Effect.fnUntraced(function*(from: string, to: string, mode = 0o600) {
+  const data = yield* readFile(from)
+  yield* writeFileDurably(to, data, mode)
+})
 
 /** Writes a whole file in place (create/truncate), fsyncs it and closes it. */
 export const writeFileDurably = (path: string, data: Uint8Array, mode = 0o600): Effect.Effect<void, WalIoError> =>
@@ -161,18 +159,17 @@ export const writeFileDurably = (path: string, data: Uint8Array, mode = 0o600): 
   )
 
 /** Writes a file atomically: `<path>.tmp`, fsync, rename over `path`, fsync the directory. */
-export const writeFileAtomic = (
+export const writeFileAtomic = Effect.fnUntraced(function*(
   dir: string,
   path: string,
   data: Uint8Array,
   mode = 0o600
-): Effect.Effect<void, WalIoError> =>
-  Effect.gen(function*() {
-    const tmp = `${path}.tmp`
-    yield* writeFileDurably(tmp, data, mode)
-    yield* rename(tmp, path)
-    yield* fsyncDir(dir)
-  })
+) {
+  const tmp = `${path}.tmp`
+  yield* writeFileDurably(tmp, data, mode)
+  yield* rename(tmp, path)
+  yield* fsyncDir(dir)
+})
 
 /** stat(2) size in bytes, 0 when the file is gone. */
 export const statSize = (path: string): Effect.Effect<number> =>

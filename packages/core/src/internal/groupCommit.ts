@@ -129,146 +129,147 @@ export const make = (
       return stopped
     }
 
-    const writeGroup = (group: ReadonlyArray<Extract<Command, { _tag: "Append" }>>) =>
-      Effect.gen(function*() {
-        lastGroupCommands = group.length
-        // the accepted batches as they are (no object or bigint per entry: see WalWriter.saveBatches)
-        const batches: Array<ReadonlyArray<Uint8Array>> = []
-        let count = 0
-        const first = written + 1n
-        const ranges: Array<IndexRange | undefined> = []
-        let next = written
-        let bytes = 0
-        for (const cmd of group) {
-          if (stopped) {
-            ranges.push(undefined)
-            continue
-          }
-          let batch: ReadonlyArray<Uint8Array>
-          let batchBytes = cmd.bytes
-          if (typeof cmd.batch === "function") {
-            const prepared = next === MAX_INDEX
-              ? Result.fail(new IndexOverflow({ lastIndex: next.toString(), entries: 1 }))
-              : cmd.batch(next + 1n)
-            if (Result.isFailure(prepared)) {
-              Deferred.doneUnsafe(cmd.done, Effect.fail(prepared.failure))
-              ranges.push(undefined)
-              continue
-            }
-            batch = prepared.success
-            const invalid = validate(batch)
-            if (typeof invalid !== "number") {
-              cmd.rejected?.()
-              Deferred.doneUnsafe(cmd.done, Effect.fail(invalid))
-              ranges.push(undefined)
-              continue
-            }
-            batchBytes = invalid
-          } else {
-            batch = cmd.batch
-          }
-          if (next + BigInt(batch.length) > MAX_INDEX) {
-            cmd.rejected?.()
-            Deferred.doneUnsafe(
-              cmd.done,
-              Effect.fail(new IndexOverflow({ lastIndex: next.toString(), entries: batch.length }))
-            )
-            ranges.push(undefined)
-            continue
-          }
-          const batchFirst = next + 1n
-          batches.push(batch)
-          count += batch.length
-          next += BigInt(batch.length)
-          bytes += batchBytes
-          ranges.push({ first: batchFirst, last: next })
-        }
+    // Per-group steps are `Effect.fnUntraced` generators, made once: a generator function made per call gets its own
+    // map in V8's old generation, which kept every group's commands alive through young-generation GCs (promoted
+    // ~7 MB per scavenge at 64 clients; ARCHITECTURE.md, "Performance rules").
+    const writeGroup = Effect.fnUntraced(function*(group: ReadonlyArray<Extract<Command, { _tag: "Append" }>>) {
+      lastGroupCommands = group.length
+      // the accepted batches as they are (no object or bigint per entry: see WalWriter.saveBatches)
+      const batches: Array<ReadonlyArray<Uint8Array>> = []
+      let count = 0
+      const first = written + 1n
+      const ranges: Array<IndexRange | undefined> = []
+      let next = written
+      let bytes = 0
+      for (const cmd of group) {
         if (stopped) {
-          for (const cmd of group) Deferred.doneUnsafe(cmd.done, Effect.fail(stopped))
-          return
+          ranges.push(undefined)
+          continue
         }
-        if (count === 0) return
-        const exit = yield* writer.saveBatches(first, batches, syncEvery, next).pipe(
-          Effect.trackDuration(Metrics.commitLatency),
-          Effect.uninterruptible,
-          Effect.exit
-        )
-        if (Exit.isFailure(exit)) {
-          const err = stop("write or fdatasync failed", exit.cause)
-          for (const cmd of group) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
-          return
+        let batch: ReadonlyArray<Uint8Array>
+        let batchBytes = cmd.bytes
+        if (typeof cmd.batch === "function") {
+          const prepared = next === MAX_INDEX
+            ? Result.fail(new IndexOverflow({ lastIndex: next.toString(), entries: 1 }))
+            : cmd.batch(next + 1n)
+          if (Result.isFailure(prepared)) {
+            Deferred.doneUnsafe(cmd.done, Effect.fail(prepared.failure))
+            ranges.push(undefined)
+            continue
+          }
+          batch = prepared.success
+          const invalid = validate(batch)
+          if (typeof invalid !== "number") {
+            cmd.rejected?.()
+            Deferred.doneUnsafe(cmd.done, Effect.fail(invalid))
+            ranges.push(undefined)
+            continue
+          }
+          batchBytes = invalid
+        } else {
+          batch = cmd.batch
         }
-        written = next
-        if (syncEvery) durable = next
-        publish(next)
-        group.forEach((cmd, i) => {
-          const r = ranges[i]
-          if (r) Deferred.doneUnsafe(cmd.done, Effect.succeed(r))
-        })
-        yield* Metric.update(Metrics.entriesAppended, count)
-        yield* Metric.update(Metrics.bytesAppended, bytes)
-        yield* Metric.update(Metrics.groupSize, count)
-        yield* Metric.update(Metrics.durableIndex, next)
-        const live = writer.segments().length
-        if (live !== segmentsSeen) {
-          segmentsSeen = live
-          yield* Metric.update(Metrics.segmentsLive, live)
-          onSegmentsChanged()
+        if (next + BigInt(batch.length) > MAX_INDEX) {
+          cmd.rejected?.()
+          Deferred.doneUnsafe(
+            cmd.done,
+            Effect.fail(new IndexOverflow({ lastIndex: next.toString(), entries: batch.length }))
+          )
+          ranges.push(undefined)
+          continue
         }
+        const batchFirst = next + 1n
+        batches.push(batch)
+        count += batch.length
+        next += BigInt(batch.length)
+        bytes += batchBytes
+        ranges.push({ first: batchFirst, last: next })
+      }
+      if (stopped) {
+        for (const cmd of group) Deferred.doneUnsafe(cmd.done, Effect.fail(stopped))
+        return
+      }
+      if (count === 0) return
+      const exit = yield* writer.saveBatches(first, batches, syncEvery, next).pipe(
+        Effect.trackDuration(Metrics.commitLatency),
+        Effect.uninterruptible,
+        Effect.exit
+      )
+      if (Exit.isFailure(exit)) {
+        const err = stop("write or fdatasync failed", exit.cause)
+        for (const cmd of group) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
+        return
+      }
+      written = next
+      if (syncEvery) durable = next
+      publish(next)
+      group.forEach((cmd, i) => {
+        const r = ranges[i]
+        if (r) Deferred.doneUnsafe(cmd.done, Effect.succeed(r))
       })
+      yield* Metric.update(Metrics.entriesAppended, count)
+      yield* Metric.update(Metrics.bytesAppended, bytes)
+      yield* Metric.update(Metrics.groupSize, count)
+      yield* Metric.update(Metrics.durableIndex, next)
+      const live = writer.segments().length
+      if (live !== segmentsSeen) {
+        segmentsSeen = live
+        yield* Metric.update(Metrics.segmentsLive, live)
+        onSegmentsChanged()
+      }
+    })
 
-    const process = (cmds: ReadonlyArray<Command>) =>
-      Effect.gen(function*() {
-        let group: Array<Extract<Command, { _tag: "Append" }>> = []
-        for (const cmd of cmds) {
-          if (cmd._tag === "Append") {
-            group.push(cmd)
-            continue
-          }
-          if (group.length > 0) yield* writeGroup(group)
-          group = []
-          if (stopped) {
-            const err = stopped
-            if (cmd._tag === "Sync") {
-              if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
-            } else Deferred.doneUnsafe(cmd.done, Effect.fail(err))
-            continue
-          }
-          if (cmd._tag === "Sync") {
-            if (written === durable) {
-              if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.void)
-              continue
-            }
-            const target = written
-            const exit = yield* writer.sync.pipe(
-              Effect.trackDuration(Metrics.fsyncLatency),
-              Effect.uninterruptible,
-              Effect.exit
-            )
-            if (Exit.isFailure(exit)) {
-              const err = stop("fdatasync failed", exit.cause)
-              if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
-              continue
-            }
-            durable = target
-            if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.void)
-          } else {
-            const done: Deferred.Deferred<void, WriterStopped | WalIoError> = cmd.done
-            const exit = yield* writer.saveSnapshot({ index: cmd.index, term: 0n, confState: emptyConfState }).pipe(
-              Effect.uninterruptible,
-              Effect.exit
-            )
-            if (Exit.isFailure(exit)) {
-              const err = stop("writing a snapshot record failed", exit.cause)
-              Deferred.doneUnsafe(done, Effect.fail(err))
-              continue
-            }
-            durable = written
-            Deferred.doneUnsafe(done, Effect.void)
-          }
+    const process = Effect.fnUntraced(function*(cmds: ReadonlyArray<Command>) {
+      let group: Array<Extract<Command, { _tag: "Append" }>> = []
+      for (const cmd of cmds) {
+        if (cmd._tag === "Append") {
+          group.push(cmd)
+          continue
         }
         if (group.length > 0) yield* writeGroup(group)
-      })
+        group = []
+        if (stopped) {
+          const err = stopped
+          if (cmd._tag === "Sync") {
+            if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
+          } else Deferred.doneUnsafe(cmd.done, Effect.fail(err))
+          continue
+        }
+        if (cmd._tag === "Sync") {
+          if (written === durable) {
+            if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.void)
+            continue
+          }
+          const target = written
+          const exit = yield* writer.sync.pipe(
+            Effect.trackDuration(Metrics.fsyncLatency),
+            Effect.uninterruptible,
+            Effect.exit
+          )
+          if (Exit.isFailure(exit)) {
+            const err = stop("fdatasync failed", exit.cause)
+            if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.fail(err))
+            continue
+          }
+          durable = target
+          if (cmd.done) Deferred.doneUnsafe(cmd.done, Effect.void)
+        } else {
+          const done: Deferred.Deferred<void, WriterStopped | WalIoError> = cmd.done
+          const exit = yield* writer.saveSnapshot({ index: cmd.index, term: 0n, confState: emptyConfState }).pipe(
+            Effect.uninterruptible,
+            Effect.exit
+          )
+          if (Exit.isFailure(exit)) {
+            const err = stop("writing a snapshot record failed", exit.cause)
+            Deferred.doneUnsafe(done, Effect.fail(err))
+            continue
+          }
+          durable = written
+          Deferred.doneUnsafe(done, Effect.void)
+        }
+      }
+      if (group.length > 0) yield* writeGroup(group)
+    })
 
     const loop = Effect.gen(function*() {
       while (true) {
@@ -376,20 +377,18 @@ export const make = (
         Effect.withSpan("BinLogger.sync")
       )
 
-    const awaitAbove = (index: bigint): Effect.Effect<bigint> =>
-      Effect.gen(function*() {
-        while (committed <= index) {
-          yield* Deferred.await(signal)
-        }
-        return committed
-      })
+    const awaitAbove = Effect.fnUntraced(function*(index: bigint) {
+      while (committed <= index) {
+        yield* Deferred.await(signal)
+      }
+      return committed
+    })
 
-    const awaitIndex = (index: bigint): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        while (committed < index) {
-          yield* Deferred.await(signal)
-        }
-      })
+    const awaitIndex = Effect.fnUntraced(function*(index: bigint) {
+      while (committed < index) {
+        yield* Deferred.await(signal)
+      }
+    })
 
     const snapshotRecord = (index: bigint) =>
       enqueue<void, WriterStopped | WalIoError, Deferred.Deferred<void, WriterStopped | WalIoError>>((done) => ({

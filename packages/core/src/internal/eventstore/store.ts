@@ -416,40 +416,46 @@ export const make = (
         return Effect.succeed(out)
       })
 
+    // the generator function is made once (Effect.fnUntraced): one made per call would get its own map in V8's old
+    // generation, which keeps what the call captured alive through young-generation GCs (see internal/groupCommit.ts)
+    const openStreamRead = Effect.fnUntraced(function*(
+      streamId: string,
+      opts: { readonly from?: bigint | undefined; readonly to?: bigint | undefined } | undefined
+    ) {
+      const durable = Number(yield* logger.currentIndex)
+      const fromV = Number(opts?.from ?? 1n)
+      const toV = opts?.to === undefined ? Number.MAX_SAFE_INTEGER : Number(opts.to)
+      const st = tbl.streams.get(streamId)
+      if (st !== undefined && fromV <= st.base && st.base > 0) {
+        return yield* Effect.fail(
+          new IndexUnavailable({
+            index: `${streamId}@${fromV}`,
+            firstIndex: `${streamId}@${st.base + 1}`,
+            reason: "the stream's first events were purged before the stream table was rebuilt"
+          })
+        )
+      }
+      const all = tbl.indexesOf(streamId, Math.max(1, fromV), toV)
+      let n = all.length
+      while (n > 0 && all[n - 1]! > durable) n--
+      if (n === 0) return Stream.empty
+      const indexes = all.slice(0, n).map((i) => BigInt(i))
+      yield* logger.retain(`readStream ${streamId}`, indexes[0]!)
+      return Stream.paginate(0, (offset) =>
+        Effect.map(
+          Effect.flatMap(entries.read(indexes.slice(offset, offset + READ_BATCH_EVENTS)), decodeChunk),
+          (decoded) =>
+            [
+              decoded,
+              offset + READ_BATCH_EVENTS < indexes.length ? Option.some(offset + READ_BATCH_EVENTS) : Option.none()
+            ] as const
+        ))
+    })
+
     const readStreamEntries = (
       streamId: string,
       opts?: { readonly from?: bigint | undefined; readonly to?: bigint | undefined }
-    ): Stream.Stream<RecordedEntry, ReadError> =>
-      Stream.unwrap(Effect.gen(function*() {
-        const durable = Number(yield* logger.currentIndex)
-        const fromV = Number(opts?.from ?? 1n)
-        const toV = opts?.to === undefined ? Number.MAX_SAFE_INTEGER : Number(opts.to)
-        const st = tbl.streams.get(streamId)
-        if (st !== undefined && fromV <= st.base && st.base > 0) {
-          return yield* Effect.fail(
-            new IndexUnavailable({
-              index: `${streamId}@${fromV}`,
-              firstIndex: `${streamId}@${st.base + 1}`,
-              reason: "the stream's first events were purged before the stream table was rebuilt"
-            })
-          )
-        }
-        const all = tbl.indexesOf(streamId, Math.max(1, fromV), toV)
-        let n = all.length
-        while (n > 0 && all[n - 1]! > durable) n--
-        if (n === 0) return Stream.empty
-        const indexes = all.slice(0, n).map((i) => BigInt(i))
-        yield* logger.retain(`readStream ${streamId}`, indexes[0]!)
-        return Stream.paginate(0, (offset) =>
-          Effect.map(
-            Effect.flatMap(entries.read(indexes.slice(offset, offset + READ_BATCH_EVENTS)), decodeChunk),
-            (decoded) =>
-              [
-                decoded,
-                offset + READ_BATCH_EVENTS < indexes.length ? Option.some(offset + READ_BATCH_EVENTS) : Option.none()
-              ] as const
-          ))
-      })).pipe(Stream.scoped)
+    ): Stream.Stream<RecordedEntry, ReadError> => Stream.unwrap(openStreamRead(streamId, opts)).pipe(Stream.scoped)
 
     const readAllEntries = (
       opts?: {
