@@ -190,15 +190,14 @@ export const make = Effect.fn("Rebuild.make")(function*<Client, E, R>(
     }
   })
 
-  const waitFor = (index: bigint) =>
-    Effect.gen(function*() {
-      while (slot.position < index) {
-        if (slot.stopped !== undefined) {
-          return yield* new RebuildError({ projection: name, version, reason: slot.stopped.message })
-        }
-        yield* Deferred.await(slot.signal)
+  const waitFor = Effect.fnUntraced(function*(index: bigint) {
+    while (slot.position < index) {
+      if (slot.stopped !== undefined) {
+        return yield* new RebuildError({ projection: name, version, reason: slot.stopped.message })
       }
-    })
+      yield* Deferred.await(slot.signal)
+    }
+  })
 
   const awaitCaughtUp = Effect.gen(function*() {
     const durable = yield* log.currentIndex

@@ -119,37 +119,56 @@ export const make = Effect.fn("SnapshotRunner.make")(function*<E, R>(
   })
   yield* Effect.addFinalizer(() => closeSource)
 
-  const openSource = (from: bigint) =>
-    Effect.gen(function*() {
-      yield* closeSource
-      const scope = yield* Scope.make()
-      const pull = yield* Stream.toPull(
-        log.read(from, { follow: true }).pipe(Stream.bufferArray({ capacity: Engine.READ_AHEAD_CHUNKS }))
-      ).pipe(Scope.provide(scope))
-      source = { scope, pull, next: from, buffer: [] }
-    })
+  // per-lease, per-batch and per-pull work is `Effect.fnUntraced`, made once: a generator function created per call
+  // gets its own map in old space, which keeps what it captures (batches, chunks) alive through scavenges
+  const openSource = Effect.fnUntraced(function*(from: bigint) {
+    yield* closeSource
+    const scope = yield* Scope.make()
+    const pull = yield* Stream.toPull(
+      log.read(from, { follow: true }).pipe(Stream.bufferArray({ capacity: Engine.READ_AHEAD_CHUNKS }))
+    ).pipe(Scope.provide(scope))
+    source = { scope, pull, next: from, buffer: [] }
+  })
+
+  /** One pull of {@link rangeOf}: the next chunk of the live read up to `to`. */
+  const pullRange = Effect.fnUntraced(function*(to: bigint) {
+    const s = source
+    if (s === undefined || s.next > to) return yield* Effect.fail(Cause.Done())
+    let chunk = s.buffer
+    s.buffer = []
+    if (chunk.length === 0) chunk = yield* s.pull
+    const last = chunk[chunk.length - 1]!
+    if (last.index > to) {
+      const cut = chunk.findIndex((e) => e.index > to)
+      s.buffer = chunk.slice(cut)
+      chunk = chunk.slice(0, cut)
+    }
+    const end = chunk[chunk.length - 1]
+    if (end === undefined) return yield* Effect.die(new Error(`live read is past ${to} at ${s.next}`))
+    s.next = end.index + 1n
+    return chunk as unknown as readonly [BinLogger.LogEntry, ...Array<BinLogger.LogEntry>]
+  })
 
   /** The entries of `(from − 1, to]` from the live read, leaving what lies beyond `to` for the next lease. */
   const rangeOf = (to: bigint): Stream.Stream<BinLogger.LogEntry, BinLogger.ReadError> =>
-    Stream.fromPull(Effect.sync(() =>
-      Effect.gen(function*() {
-        const s = source
-        if (s === undefined || s.next > to) return yield* Effect.fail(Cause.Done())
-        let chunk = s.buffer
-        s.buffer = []
-        if (chunk.length === 0) chunk = yield* s.pull
-        const last = chunk[chunk.length - 1]!
-        if (last.index > to) {
-          const cut = chunk.findIndex((e) => e.index > to)
-          s.buffer = chunk.slice(cut)
-          chunk = chunk.slice(0, cut)
-        }
-        const end = chunk[chunk.length - 1]
-        if (end === undefined) return yield* Effect.die(new Error(`live read is past ${to} at ${s.next}`))
-        s.next = end.index + 1n
-        return chunk as unknown as readonly [BinLogger.LogEntry, ...Array<BinLogger.LogEntry>]
-      })
-    ))
+    Stream.fromPull(Effect.sync(() => pullRange(to)))
+
+  /** Applies one batch to one projection (lane), unless it has failed in this lease or stopped. */
+  const applyToSlot = Effect.fnUntraced(function*(
+    slot: Slot<E, R>,
+    failed: Set<Slot<E, R>>,
+    batch: ReadonlyArray<BinLogger.LogEntry>
+  ) {
+    if (failed.has(slot) || slot.stopped !== undefined) return
+    const exit = yield* Effect.exit(engine.applyRange(slot, batch))
+    if (Exit.isSuccess(exit)) {
+      engine.recordSuccess(slot)
+      return
+    }
+    if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
+    failed.add(slot)
+    yield* engine.recordFailure(slot, exit.cause)
+  })
 
   /** Applies one batch to every projection that has not failed in this lease. */
   const applyToAll = (
@@ -158,42 +177,30 @@ export const make = Effect.fn("SnapshotRunner.make")(function*<E, R>(
     batch: ReadonlyArray<BinLogger.LogEntry>
   ) =>
     // projections (and lanes) apply the batch concurrently: each in its own transactions
-    Effect.forEach(active, (slot) =>
-      Effect.gen(function*() {
-        if (failed.has(slot) || slot.stopped !== undefined) return
-        const exit = yield* Effect.exit(engine.applyRange(slot, batch))
-        if (Exit.isSuccess(exit)) {
-          engine.recordSuccess(slot)
-          return
-        }
-        if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
-        failed.add(slot)
-        yield* engine.recordFailure(slot, exit.cause)
-      }), { concurrency: "unbounded", discard: true })
+    Effect.forEach(active, (slot) => applyToSlot(slot, failed, batch), { concurrency: "unbounded", discard: true })
 
   /** Stops the projections that need entries below the log's first retained index. */
-  const stopBelow = (active: ReadonlyArray<Slot<E, R>>, error: BinLogger.ReadError) =>
-    Effect.gen(function*() {
-      if (error._tag !== "IndexUnavailable") return false
-      const firstIndex = BigInt(error.firstIndex)
-      let stopped = false
-      for (const slot of active) {
-        if (slot.position + 1n >= firstIndex) continue
-        const gap = new CheckpointGap({
-          projection: slot.name,
-          version: slot.version,
-          checkpoint: slot.position.toString(),
-          reason: `the log starts at index ${firstIndex}`
-        })
-        yield* engine.stop(slot, gap.message)
-        stopped = true
-      }
-      return stopped
-    })
+  const stopBelow = Effect.fnUntraced(function*(active: ReadonlyArray<Slot<E, R>>, error: BinLogger.ReadError) {
+    if (error._tag !== "IndexUnavailable") return false
+    const firstIndex = BigInt(error.firstIndex)
+    let stopped = false
+    for (const slot of active) {
+      if (slot.position + 1n >= firstIndex) continue
+      const gap = new CheckpointGap({
+        projection: slot.name,
+        version: slot.version,
+        checkpoint: slot.position.toString(),
+        reason: `the log starts at index ${firstIndex}`
+      })
+      yield* engine.stop(slot, gap.message)
+      stopped = true
+    }
+    return stopped
+  })
 
   /** Processes one lease; returns the projections that failed (empty: release as successful). */
-  const processLease = (lease: BinLogger.SnapshotLease) =>
-    Effect.gen(function*() {
+  const processLease = Effect.fnUntraced(
+    function*(lease: BinLogger.SnapshotLease) {
       const failed = new Set<Slot<E, R>>()
       const active = engine.slots.filter((s) => s.stopped === undefined)
       const to = lease.currentIndex
@@ -232,8 +239,9 @@ export const make = Effect.fn("SnapshotRunner.make")(function*<E, R>(
         durationMs: (yield* Clock.currentTimeMillis) - started
       })
       return failed
-    }).pipe(
-      Effect.withSpan("SnapshotRunner.range", {
+    },
+    (effect, lease) =>
+      Effect.withSpan(effect, "SnapshotRunner.range", {
         attributes: {
           from: (lease.prevIndex + 1n).toString(),
           to: lease.currentIndex.toString(),
@@ -241,7 +249,7 @@ export const make = Effect.fn("SnapshotRunner.make")(function*<E, R>(
           projections: engine.slots.length
         }
       })
-    )
+  )
 
   const releaseLease = (lease: BinLogger.SnapshotLease, exit: Exit.Exit<Set<Slot<E, R>>, unknown>) => {
     const success = Exit.isSuccess(exit) && exit.value.size === 0
@@ -290,13 +298,14 @@ export const make = Effect.fn("SnapshotRunner.make")(function*<E, R>(
     )
   )
 
+  const awaitReleased = Effect.fnUntraced(function*(index: bigint) {
+    while (released < index) yield* Deferred.await(releasedSignal)
+  })
+
   return {
     ...engine.runner,
     released: Effect.sync(() => released),
-    awaitReleased: (index: bigint) =>
-      Effect.gen(function*() {
-        while (released < index) yield* Deferred.await(releasedSignal)
-      })
+    awaitReleased
   }
 })
 

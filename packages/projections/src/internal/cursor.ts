@@ -30,26 +30,34 @@ export const start = Effect.fnUntraced(function*<E, R>(
   const engine = yield* Engine.make(options, log, internal)
   const holds: Array<readonly [string, BinLogger.RetentionHold]> = []
 
-  const run = (slot: Engine.Slot<E, R>, hold: BinLogger.RetentionHold) =>
-    Effect.gen(function*() {
+  // `Effect.fnUntraced`, made once, for the per-chunk work: a generator function created per call gets its own map
+  // in old space, which keeps what it captures (the chunk) alive through scavenges
+  /** Applies one read chunk to `slot`, batch by batch, moving the hold after each commit. */
+  const applyChunk = Effect.fnUntraced(function*(
+    slot: Engine.Slot<E, R>,
+    hold: BinLogger.RetentionHold,
+    retry: Engine.Retrier,
+    chunk: ReadonlyArray<BinLogger.LogEntry>
+  ) {
+    yield* engine.refreshLag(slot)
+    for (const batch of Engine.splitBatches(chunk, engine.batchSize)) {
+      yield* engine.applyRange(slot, batch, { onCommit: (position) => hold.set(position + 1n) })
+      // halted by the poison policy: end the read (the hold stays where the projection stopped)
+      if (slot.stopped !== undefined) return yield* Effect.interrupt
+      engine.recordSuccess(slot)
+      retry.reset()
+    }
+  })
+
+  const run = Effect.fnUntraced(
+    function*(slot: Engine.Slot<E, R>, hold: BinLogger.RetentionHold) {
       const retry = Engine.retrier(engine.retry)
       while (slot.stopped === undefined) {
         const from = slot.position + 1n
         const exit = yield* Effect.exit(
           log.read(from, { follow: true }).pipe(
             Stream.bufferArray({ capacity: Engine.READ_AHEAD_CHUNKS }),
-            Stream.runForEachArray((chunk) =>
-              Effect.gen(function*() {
-                yield* engine.refreshLag(slot)
-                for (const batch of Engine.splitBatches(chunk, engine.batchSize)) {
-                  yield* engine.applyRange(slot, batch, { onCommit: (position) => hold.set(position + 1n) })
-                  // halted by the poison policy: end the read (the hold stays where the projection stopped)
-                  if (slot.stopped !== undefined) return yield* Effect.interrupt
-                  engine.recordSuccess(slot)
-                  retry.reset()
-                }
-              })
-            ),
+            Stream.runForEachArray((chunk) => applyChunk(slot, hold, retry, chunk)),
             Effect.withSpan("CursorRunner.follow", {
               attributes: { projection: slot.name, version: slot.version, from: from.toString() }
             })
@@ -75,11 +83,14 @@ export const start = Effect.fnUntraced(function*<E, R>(
         const again = yield* retry.wait(exit.cause)
         if (!again) yield* engine.stop(slot, `retry schedule ended; last error: ${slot.lastError}`)
       }
-    }).pipe(
-      Effect.tapCause((cause) =>
-        Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError(`cursor runner ${slot.name} died`, cause)
+    },
+    (effect, slot) =>
+      Effect.tapCause(
+        effect,
+        (cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError(`cursor runner ${slot.name} died`, cause)
       )
-    )
+  )
 
   const scope = yield* Effect.scope
   const services = yield* Effect.context<R>()

@@ -30,7 +30,7 @@ import type * as Sink from "../Sink.ts"
 import { messageOf, retrier } from "./helpers.ts"
 import * as Maintenance from "./maintenance.ts"
 
-export { messageOf, READ_AHEAD_CHUNKS, retrier, splitBatches } from "./helpers.ts"
+export { messageOf, READ_AHEAD_CHUNKS, type Retrier, retrier, splitBatches } from "./helpers.ts"
 
 /** The state of one projection (or one lane of it) inside a runner. Mutated only between yields. */
 export interface Slot<E, R> {
@@ -135,6 +135,18 @@ const errorText = (e: ProjectionFailed): string => {
   return c instanceof Error ? `${c.name}: ${c.message}` : String(c)
 }
 
+/** One `applyBatch` call: what its transaction, its error mapping and its commit share. */
+interface BatchRun<E, R> {
+  readonly slot: Slot<E, R>
+  readonly batch: ReadonlyArray<BinLogger.LogEntry>
+  readonly last: BinLogger.LogEntry
+  /** The entry being handled when a failure happens; undefined while the sink itself is working. */
+  failedAt: BinLogger.LogEntry | undefined
+  timestamp: number | undefined
+  /** Streams newly blocked by per-stream ordering in this transaction (merged into the slot on commit). */
+  parkedNow: Array<string | undefined>
+}
+
 /**
  * Validates options, runs every projection's setup, registers and reads checkpoints (one per lane), loads the
  * halted state and the parked entries, and changes lane layouts when asked to. Fails fast on configuration errors:
@@ -216,28 +228,144 @@ export const make = Effect.fnUntraced(function*<E, R>(
     return { projection: slot.group, position: slot.position, durableIndex, entries, seconds }
   }
 
-  const updateLag = (slot: Slot<E, R>, durableIndex: bigint) =>
-    Effect.gen(function*() {
-      const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-      const lag = lagOf(slot, durableIndex, now)
-      yield* Metric.update(slot.metrics.lagEntries, Number(lag.entries))
-      if (lag.seconds !== undefined) yield* Metric.update(slot.metrics.lagSeconds, lag.seconds)
-    })
+  // what runs per batch or call below is an `Effect.fnUntraced`, made once: a generator function created per call
+  // gets its own map in old space, which keeps what it captures (batches, slots) alive through scavenges
+  const updateLag = Effect.fnUntraced(function*(slot: Slot<E, R>, durableIndex: bigint) {
+    const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+    const lag = lagOf(slot, durableIndex, now)
+    yield* Metric.update(slot.metrics.lagEntries, Number(lag.entries))
+    if (lag.seconds !== undefined) yield* Metric.update(slot.metrics.lagSeconds, lag.seconds)
+  })
 
-  const refreshLag = (only?: Slot<E, R>) =>
-    Effect.gen(function*() {
-      const durableIndex = yield* log.currentIndex
-      for (const slot of only === undefined ? slots : [only]) {
-        if (slot.stopped === undefined) yield* updateLag(slot, durableIndex)
+  const refreshLag = Effect.fnUntraced(function*(only?: Slot<E, R>) {
+    const durableIndex = yield* log.currentIndex
+    for (const slot of only === undefined ? slots : [only]) {
+      if (slot.stopped === undefined) yield* updateLag(slot, durableIndex)
+    }
+  })
+
+  /** The transaction of one batch: applies the entries past the stored checkpoint and writes the new one. */
+  const applyEntries = Effect.fnUntraced(function*(run: BatchRun<E, R>, shadowAt: bigint | undefined) {
+    const { batch, last, slot } = run
+    const stored = yield* slot.sink.readCheckpoint(slot.key)
+    if (last.index <= stored.position) {
+      run.timestamp = stored.timestamp
+      return { applied: 0, skipped: 0, redelivered: batch.length, position: stored.position }
+    }
+    const work = slot.projection.begin(slot.sink.client)
+    let applied = 0
+    let skipped = 0
+    let redelivered = 0
+    const prepare = slot.projection.prepare
+    const laned = slot.lanes > 1
+    const blocking = slot.policy?.perStreamOrdering === true
+    const parkedNow = run.parkedNow
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i]!
+      if (entry.index <= stored.position) {
+        redelivered++
+        continue
       }
+      if (laned && Lanes.laneOf(slot.projection.streamOf(entry), slot.lanes) !== slot.lane) {
+        skipped++
+        continue
+      }
+      const p = prepare(entry)
+      if (p === Projection.skip) {
+        skipped++
+        continue
+      }
+      if (blocking && (slot.blocked.size > 0 || parkedNow.length > 0)) {
+        const stream = slot.projection.streamOf(entry)
+        if (stream !== undefined && (slot.blocked.has(stream) || parkedNow.includes(stream))) {
+          run.failedAt = undefined
+          yield* slot.sink.park(slot.key, {
+            index: entry.index,
+            eventType: slot.projection.eventTypeOf(entry),
+            streamId: stream,
+            reason: "blocked",
+            error: `an earlier entry of stream ${stream} is parked`,
+            attempts: 0,
+            parkedAtMs: Date.now()
+          })
+          parkedNow.push(stream)
+          continue
+        }
+      }
+      run.failedAt = entry
+      yield* work.apply(entry, p, { sideEffects: shadowAt === undefined || entry.index > shadowAt })
+      applied++
+    }
+    run.failedAt = last
+    yield* work.end
+    run.failedAt = undefined
+    run.timestamp = slot.projection.timestampOf(last) ?? (applied > 0 ? undefined : stored.timestamp)
+    yield* slot.sink.writeCheckpoint(slot.key, { position: last.index, timestamp: run.timestamp })
+    return { applied, skipped, redelivered, position: last.index }
+  })
+
+  const transact = Effect.fnUntraced(function*(run: BatchRun<E, R>) {
+    const slot = run.slot
+    run.parkedNow = []
+    // the serving version's position, read before the transaction takes its locks (it only grows)
+    const shadowAt = slot.shadow === undefined
+      ? undefined
+      : (yield* slot.sink.readCheckpoint(slot.shadow)).position
+    return yield* slot.sink.transaction(applyEntries(run, shadowAt))
+  })
+
+  const transaction = (run: BatchRun<E, R>) =>
+    transact(run).pipe(
+      traceHandlers ? identity : Effect.withTracerEnabled(false),
+      Effect.mapError((cause): ProjectionFailed | SinkError => {
+        const failedAt = run.failedAt
+        if (failedAt === undefined) return cause as SinkError
+        return new ProjectionFailed({
+          projection: run.slot.name,
+          version: run.slot.version,
+          index: failedAt.index.toString(),
+          eventType: run.slot.projection.eventTypeOf(failedAt),
+          cause
+        })
+      })
+    )
+
+  /** Runs the transaction of `run`, then updates the slot's state and metrics and wakes its waiters. */
+  const commit = Effect.fnUntraced(function*(run: BatchRun<E, R>, onCommit: ApplyOptions["onCommit"]) {
+    const { batch, slot } = run
+    const [elapsed, result] = yield* Effect.timed(transaction(run))
+    // committed: update state and metrics first, then wake waiters (so they observe the metrics too)
+    const advanced = result.position > slot.position
+    if (advanced) {
+      slot.position = result.position
+      slot.timestamp = run.timestamp
+    }
+    if (run.parkedNow.length > 0) yield* noteParked(slot, run.parkedNow)
+    yield* Metric.update(slot.metrics.transactionDuration, elapsed)
+    yield* Metric.update(slot.metrics.batchEntries, batch.length)
+    if (result.applied > 0) yield* Metric.update(slot.metrics.eventsApplied, result.applied)
+    if (result.skipped > 0) yield* Metric.update(slot.metrics.eventsSkipped, result.skipped)
+    if (result.redelivered > 0) yield* Metric.update(slot.metrics.eventsRedelivered, result.redelivered)
+    yield* Metric.update(slot.metrics.position, Number(slot.position))
+    yield* updateLag(slot, yield* log.currentIndex)
+    yield* Effect.annotateCurrentSpan({
+      applied: result.applied,
+      skipped: result.skipped,
+      redelivered: result.redelivered,
+      durationMs: Duration.toMillis(elapsed)
     })
+    if (advanced) {
+      if (onCommit !== undefined) yield* onCommit(slot.position)
+      wake(slot)
+    }
+    return result
+  })
 
   const applyBatch = (
     slot: Slot<E, R>,
     batch: ReadonlyArray<BinLogger.LogEntry>,
     options: ApplyOptions = {}
   ): Effect.Effect<BatchResult, ProjectionFailed | SinkError, R> => {
-    const { onCommit } = options
     const first = batch[0]
     const last = batch[batch.length - 1]
     if (first === undefined || last === undefined) return Effect.succeed(EMPTY)
@@ -245,114 +373,8 @@ export const make = Effect.fnUntraced(function*<E, R>(
       // already committed (a re-delivered range): no transaction at all
       return Effect.as(Metric.update(slot.metrics.eventsRedelivered, batch.length), EMPTY)
     }
-    // the entry being handled when a failure happens; undefined while the sink itself is working
-    let failedAt: BinLogger.LogEntry | undefined
-    let timestamp: number | undefined
-    // streams newly blocked by per-stream ordering in this transaction (merged into the slot on commit)
-    let parkedNow: Array<string | undefined> = []
-    const blocking = slot.policy?.perStreamOrdering === true
-    const body = Effect.gen(function*() {
-      parkedNow = []
-      // the serving version's position, read before the transaction takes its locks (it only grows)
-      const shadowAt = slot.shadow === undefined
-        ? undefined
-        : (yield* slot.sink.readCheckpoint(slot.shadow)).position
-      return yield* slot.sink.transaction(Effect.gen(function*() {
-        const stored = yield* slot.sink.readCheckpoint(slot.key)
-        if (last.index <= stored.position) {
-          timestamp = stored.timestamp
-          return { applied: 0, skipped: 0, redelivered: batch.length, position: stored.position }
-        }
-        const work = slot.projection.begin(slot.sink.client)
-        let applied = 0
-        let skipped = 0
-        let redelivered = 0
-        const prepare = slot.projection.prepare
-        const laned = slot.lanes > 1
-        for (let i = 0; i < batch.length; i++) {
-          const entry = batch[i]!
-          if (entry.index <= stored.position) {
-            redelivered++
-            continue
-          }
-          if (laned && Lanes.laneOf(slot.projection.streamOf(entry), slot.lanes) !== slot.lane) {
-            skipped++
-            continue
-          }
-          const p = prepare(entry)
-          if (p === Projection.skip) {
-            skipped++
-            continue
-          }
-          if (blocking && (slot.blocked.size > 0 || parkedNow.length > 0)) {
-            const stream = slot.projection.streamOf(entry)
-            if (stream !== undefined && (slot.blocked.has(stream) || parkedNow.includes(stream))) {
-              failedAt = undefined
-              yield* slot.sink.park(slot.key, {
-                index: entry.index,
-                eventType: slot.projection.eventTypeOf(entry),
-                streamId: stream,
-                reason: "blocked",
-                error: `an earlier entry of stream ${stream} is parked`,
-                attempts: 0,
-                parkedAtMs: Date.now()
-              })
-              parkedNow.push(stream)
-              continue
-            }
-          }
-          failedAt = entry
-          yield* work.apply(entry, p, { sideEffects: shadowAt === undefined || entry.index > shadowAt })
-          applied++
-        }
-        failedAt = last
-        yield* work.end
-        failedAt = undefined
-        timestamp = slot.projection.timestampOf(last) ?? (applied > 0 ? undefined : stored.timestamp)
-        yield* slot.sink.writeCheckpoint(slot.key, { position: last.index, timestamp })
-        return { applied, skipped, redelivered, position: last.index }
-      }))
-    }).pipe(
-      traceHandlers ? identity : Effect.withTracerEnabled(false),
-      Effect.mapError((cause): ProjectionFailed | SinkError => {
-        if (failedAt === undefined) return cause as SinkError
-        return new ProjectionFailed({
-          projection: slot.name,
-          version: slot.version,
-          index: failedAt.index.toString(),
-          eventType: slot.projection.eventTypeOf(failedAt),
-          cause
-        })
-      })
-    )
-    return Effect.gen(function*() {
-      const [elapsed, result] = yield* Effect.timed(body)
-      // committed: update state and metrics first, then wake waiters (so they observe the metrics too)
-      const advanced = result.position > slot.position
-      if (advanced) {
-        slot.position = result.position
-        slot.timestamp = timestamp
-      }
-      if (parkedNow.length > 0) yield* noteParked(slot, parkedNow)
-      yield* Metric.update(slot.metrics.transactionDuration, elapsed)
-      yield* Metric.update(slot.metrics.batchEntries, batch.length)
-      if (result.applied > 0) yield* Metric.update(slot.metrics.eventsApplied, result.applied)
-      if (result.skipped > 0) yield* Metric.update(slot.metrics.eventsSkipped, result.skipped)
-      if (result.redelivered > 0) yield* Metric.update(slot.metrics.eventsRedelivered, result.redelivered)
-      yield* Metric.update(slot.metrics.position, Number(slot.position))
-      yield* updateLag(slot, yield* log.currentIndex)
-      yield* Effect.annotateCurrentSpan({
-        applied: result.applied,
-        skipped: result.skipped,
-        redelivered: result.redelivered,
-        durationMs: Duration.toMillis(elapsed)
-      })
-      if (advanced) {
-        if (onCommit !== undefined) yield* onCommit(slot.position)
-        wake(slot)
-      }
-      return result
-    }).pipe(
+    const run: BatchRun<E, R> = { slot, batch, last, failedAt: undefined, timestamp: undefined, parkedNow: [] }
+    return commit(run, options.onCommit).pipe(
       Effect.withSpan("Projection.transaction", {
         attributes: {
           projection: slot.name,
@@ -367,101 +389,128 @@ export const make = Effect.fnUntraced(function*<E, R>(
   }
 
   /** Counts newly parked entries (per stream, for per-stream ordering) after their transaction committed. */
-  const noteParked = (slot: Slot<E, R>, streams: ReadonlyArray<string | undefined>) =>
-    Effect.gen(function*() {
-      for (const stream of streams) {
-        if (stream !== undefined) slot.blocked.set(stream, (slot.blocked.get(stream) ?? 0) + 1)
-      }
-      slot.parkedCount += streams.length
-      yield* Metric.update(slot.poisonMetrics.eventsParked, streams.length)
-      yield* Metric.update(slot.poisonMetrics.parkedEntries, slot.parkedCount)
+  const noteParked = Effect.fnUntraced(function*(slot: Slot<E, R>, streams: ReadonlyArray<string | undefined>) {
+    for (const stream of streams) {
+      if (stream !== undefined) slot.blocked.set(stream, (slot.blocked.get(stream) ?? 0) + 1)
+    }
+    slot.parkedCount += streams.length
+    yield* Metric.update(slot.poisonMetrics.eventsParked, streams.length)
+    yield* Metric.update(slot.poisonMetrics.parkedEntries, slot.parkedCount)
+  })
+
+  /** The transaction of {@link park}: false if the checkpoint is already past `entry`. */
+  const parkEntry = Effect.fnUntraced(function*(
+    slot: Slot<E, R>,
+    entry: BinLogger.LogEntry,
+    stream: string | undefined,
+    timestamp: number | undefined,
+    error: string
+  ) {
+    const stored = yield* slot.sink.readCheckpoint(slot.key)
+    if (entry.index <= stored.position) return false
+    yield* slot.sink.park(slot.key, {
+      index: entry.index,
+      eventType: slot.projection.eventTypeOf(entry),
+      streamId: stream,
+      reason: "failed",
+      error,
+      attempts: 0,
+      parkedAtMs: Date.now()
     })
+    yield* slot.sink.writeCheckpoint(slot.key, { position: entry.index, timestamp: timestamp ?? stored.timestamp })
+    return true
+  })
 
   /** Parks `entry` (reason "failed") and moves the checkpoint past it, in one transaction. */
-  const park = (slot: Slot<E, R>, entry: BinLogger.LogEntry, error: string, options: ApplyOptions) =>
-    Effect.gen(function*() {
-      const stream = slot.projection.streamOf(entry)
-      const timestamp = slot.projection.timestampOf(entry)
-      const moved = yield* slot.sink.transaction(Effect.gen(function*() {
-        const stored = yield* slot.sink.readCheckpoint(slot.key)
-        if (entry.index <= stored.position) return false
-        yield* slot.sink.park(slot.key, {
-          index: entry.index,
-          eventType: slot.projection.eventTypeOf(entry),
-          streamId: stream,
-          reason: "failed",
-          error,
-          attempts: 0,
-          parkedAtMs: Date.now()
-        })
-        yield* slot.sink.writeCheckpoint(slot.key, { position: entry.index, timestamp: timestamp ?? stored.timestamp })
-        return true
-      }))
-      if (!moved) return
-      slot.position = entry.index
-      if (timestamp !== undefined) slot.timestamp = timestamp
-      yield* noteParked(slot, [stream])
-      yield* Metric.update(slot.metrics.position, Number(slot.position))
-      yield* Effect.logWarning(`projection ${slot.name} v${slot.version} parked entry ${entry.index}: ${error}`)
-      if (options.onCommit !== undefined) yield* options.onCommit(slot.position)
-      wake(slot)
-    })
+  const park = Effect.fnUntraced(function*(
+    slot: Slot<E, R>,
+    entry: BinLogger.LogEntry,
+    error: string,
+    options: ApplyOptions
+  ) {
+    const stream = slot.projection.streamOf(entry)
+    const timestamp = slot.projection.timestampOf(entry)
+    const moved = yield* slot.sink.transaction(parkEntry(slot, entry, stream, timestamp, error))
+    if (!moved) return
+    slot.position = entry.index
+    if (timestamp !== undefined) slot.timestamp = timestamp
+    yield* noteParked(slot, [stream])
+    yield* Metric.update(slot.metrics.position, Number(slot.position))
+    yield* Effect.logWarning(`projection ${slot.name} v${slot.version} parked entry ${entry.index}: ${error}`)
+    if (options.onCommit !== undefined) yield* options.onCommit(slot.position)
+    wake(slot)
+  })
 
   /** Halts the projection on `entry`: the halted state is committed to the sink, then the slot stops. */
-  const halt = (slot: Slot<E, R>, entry: BinLogger.LogEntry, error: string) =>
-    Effect.gen(function*() {
-      const halted: Sink.Halted = { index: entry.index, error, haltedAtMs: Date.now() }
-      yield* slot.sink.transaction(slot.sink.writeHalted(slot.key, Option.some(halted)))
-      yield* markHalted(slot, halted)
-    })
+  const halt = Effect.fnUntraced(function*(slot: Slot<E, R>, entry: BinLogger.LogEntry, error: string) {
+    const halted: Sink.Halted = { index: entry.index, error, haltedAtMs: Date.now() }
+    yield* slot.sink.transaction(slot.sink.writeHalted(slot.key, Option.some(halted)))
+    yield* markHalted(slot, halted)
+  })
 
-  const markHalted = (slot: Slot<E, R>, halted: Sink.Halted) =>
-    Effect.gen(function*() {
-      slot.halted = halted
-      slot.stopped = new ProjectionHalted({
-        projection: slot.name,
-        version: slot.version,
-        index: halted.index.toString(),
-        error: halted.error
-      })
-      slot.state = "halted"
-      slot.lastError = halted.error
-      yield* Metric.update(slot.poisonMetrics.halted, 1)
-      wake(slot)
-      yield* Effect.logError(slot.stopped.message).pipe(
-        Effect.annotateLogs({ projection: slot.name, position: slot.position.toString() })
-      )
+  const markHalted = Effect.fnUntraced(function*(slot: Slot<E, R>, halted: Sink.Halted) {
+    slot.halted = halted
+    slot.stopped = new ProjectionHalted({
+      projection: slot.name,
+      version: slot.version,
+      index: halted.index.toString(),
+      error: halted.error
     })
+    slot.state = "halted"
+    slot.lastError = halted.error
+    yield* Metric.update(slot.poisonMetrics.halted, 1)
+    wake(slot)
+    yield* Effect.logError(slot.stopped.message).pipe(
+      Effect.annotateLogs({ projection: slot.name, position: slot.position.toString() })
+    )
+  })
 
   /** The poison entry: retry it alone on the policy's schedule, then park it or halt. */
-  const poison = (
+  const poison = Effect.fnUntraced(function*(
     slot: Slot<E, R>,
     policy: Poison.Policy,
     entry: BinLogger.LogEntry,
     failure: ProjectionFailed,
     options: ApplyOptions
-  ): Effect.Effect<void, ProjectionFailed | SinkError, R> =>
-    Effect.gen(function*() {
-      let last = failure
-      slot.failures++
-      slot.lastError = last.message
-      yield* Metric.update(slot.metrics.failures, 1)
-      if (policy.retry !== undefined) {
-        const retry = retrier(policy.retry)
-        while (yield* retry.wait(last)) {
-          const exit = yield* Effect.exit(applyBatch(slot, [entry], options))
-          if (Exit.isSuccess(exit)) return
-          const error = Cause.findErrorOption(exit.cause)
-          if (Option.isNone(error) || !isProjectionFailed(error.value)) return yield* Effect.failCause(exit.cause)
-          last = error.value
-          slot.failures++
-          slot.lastError = last.message
-          yield* Metric.update(slot.metrics.failures, 1)
-        }
+  ): Effect.fn.Return<void, ProjectionFailed | SinkError, R> {
+    let last = failure
+    slot.failures++
+    slot.lastError = last.message
+    yield* Metric.update(slot.metrics.failures, 1)
+    if (policy.retry !== undefined) {
+      const retry = retrier(policy.retry)
+      while (yield* retry.wait(last)) {
+        const exit = yield* Effect.exit(applyBatch(slot, [entry], options))
+        if (Exit.isSuccess(exit)) return
+        const error = Cause.findErrorOption(exit.cause)
+        if (Option.isNone(error) || !isProjectionFailed(error.value)) return yield* Effect.failCause(exit.cause)
+        last = error.value
+        slot.failures++
+        slot.lastError = last.message
+        yield* Metric.update(slot.metrics.failures, 1)
       }
-      if (policy.then === "park") yield* park(slot, entry, errorText(last), options)
-      else yield* halt(slot, entry, errorText(last))
-    })
+    }
+    if (policy.then === "park") yield* park(slot, entry, errorText(last), options)
+    else yield* halt(slot, entry, errorText(last))
+  })
+
+  /** {@link applyRange} under a poison policy. */
+  const applyGuarded = Effect.fnUntraced(function*(
+    slot: Slot<E, R>,
+    policy: Poison.Policy,
+    batch: ReadonlyArray<BinLogger.LogEntry>,
+    options: ApplyOptions
+  ): Effect.fn.Return<void, ProjectionFailed | SinkError, R> {
+    const exit = yield* Effect.exit(applyBatch(slot, batch, options))
+    if (Exit.isSuccess(exit)) return
+    const error = Cause.findErrorOption(exit.cause)
+    if (Option.isNone(error) || !isProjectionFailed(error.value)) return yield* Effect.failCause(exit.cause)
+    if (batch.length === 1) return yield* poison(slot, policy, batch[0]!, error.value, options)
+    // bisect: the halves commit on their own, down to the failing entry
+    const mid = batch.length >> 1
+    yield* applyRange(slot, batch.slice(0, mid), options)
+    yield* applyRange(slot, batch.slice(mid), options)
+  })
 
   const applyRange = (
     slot: Slot<E, R>,
@@ -472,46 +521,34 @@ export const make = Effect.fnUntraced(function*<E, R>(
       const policy = slot.policy
       if (slot.stopped !== undefined) return Effect.void
       if (policy === undefined) return Effect.asVoid(applyBatch(slot, batch, options))
-      return Effect.gen(function*() {
-        const exit = yield* Effect.exit(applyBatch(slot, batch, options))
-        if (Exit.isSuccess(exit)) return
-        const error = Cause.findErrorOption(exit.cause)
-        if (Option.isNone(error) || !isProjectionFailed(error.value)) return yield* Effect.failCause(exit.cause)
-        if (batch.length === 1) return yield* poison(slot, policy, batch[0]!, error.value, options)
-        // bisect: the halves commit on their own, down to the failing entry
-        const mid = batch.length >> 1
-        yield* applyRange(slot, batch.slice(0, mid), options)
-        yield* applyRange(slot, batch.slice(mid), options)
-      })
+      return applyGuarded(slot, policy, batch, options)
     })
 
-  const recordFailure = (slot: Slot<E, R>, cause: Cause.Cause<unknown>) =>
-    Effect.gen(function*() {
-      slot.failures++
-      slot.lastError = messageOf(cause)
-      if (slot.stopped === undefined) slot.state = "retrying"
-      yield* Metric.update(slot.metrics.failures, 1)
-      yield* updateLag(slot, yield* log.currentIndex)
-      yield* Effect.logWarning(`projection ${slot.name} v${slot.version} failed; retrying`, cause).pipe(
-        Effect.annotateLogs({ projection: slot.name, position: slot.position.toString() })
-      )
-    })
+  const recordFailure = Effect.fnUntraced(function*(slot: Slot<E, R>, cause: Cause.Cause<unknown>) {
+    slot.failures++
+    slot.lastError = messageOf(cause)
+    if (slot.stopped === undefined) slot.state = "retrying"
+    yield* Metric.update(slot.metrics.failures, 1)
+    yield* updateLag(slot, yield* log.currentIndex)
+    yield* Effect.logWarning(`projection ${slot.name} v${slot.version} failed; retrying`, cause).pipe(
+      Effect.annotateLogs({ projection: slot.name, position: slot.position.toString() })
+    )
+  })
 
   const recordSuccess = (slot: Slot<E, R>) => {
     if (slot.stopped === undefined) slot.state = "running"
   }
 
-  const stop = (slot: Slot<E, R>, reason: string) =>
-    Effect.gen(function*() {
-      if (slot.stopped !== undefined) return
-      slot.stopped = new ProjectionStopped({ projection: slot.name, reason })
-      slot.state = "stopped"
-      slot.lastError = reason
-      wake(slot)
-      yield* Effect.logError(`projection ${slot.name} v${slot.version} stopped: ${reason}`).pipe(
-        Effect.annotateLogs({ projection: slot.name, position: slot.position.toString() })
-      )
-    })
+  const stop = Effect.fnUntraced(function*(slot: Slot<E, R>, reason: string) {
+    if (slot.stopped !== undefined) return
+    slot.stopped = new ProjectionStopped({ projection: slot.name, reason })
+    slot.state = "stopped"
+    slot.lastError = reason
+    wake(slot)
+    yield* Effect.logError(`projection ${slot.name} v${slot.version} stopped: ${reason}`).pipe(
+      Effect.annotateLogs({ projection: slot.name, position: slot.position.toString() })
+    )
+  })
 
   for (const bound of options.projections) {
     const projection = bound.projection as Projection.Projection<unknown, E, R>
@@ -565,64 +602,72 @@ export const make = Effect.fnUntraced(function*<E, R>(
   const lowest = (group: ReadonlyArray<Slot<E, R>>) =>
     group.reduce((low, s) => (s.position < low.position ? s : low), group[0]!)
 
+  const awaitGroup = Effect.fnUntraced(function*(group: ReadonlyArray<Slot<E, R>>, index: bigint) {
+    for (const slot of group) {
+      while (slot.position < index) {
+        if (slot.stopped !== undefined) return yield* slot.stopped
+        yield* Deferred.await(slot.signal)
+      }
+    }
+  })
+
   const awaitPosition = (projection: string, index: bigint) =>
-    Effect.flatMap(find(projection), (group) =>
-      Effect.gen(function*() {
-        for (const slot of group) {
-          while (slot.position < index) {
-            if (slot.stopped !== undefined) return yield* slot.stopped
-            yield* Deferred.await(slot.signal)
-          }
-        }
-      }))
+    Effect.flatMap(find(projection), (group) => awaitGroup(group, index))
 
-  const resume = (name: string) =>
-    Effect.flatMap(find(name), (group) =>
-      Effect.gen(function*() {
-        const restarted: Array<Slot<E, R>> = []
-        for (const slot of group) {
-          if (slot.stopped === undefined) continue
-          if (slot.halted !== undefined) yield* slot.sink.transaction(slot.sink.writeHalted(slot.key, Option.none()))
-          slot.halted = undefined
-          slot.stopped = undefined
-          slot.state = "running"
-          slot.lastError = undefined
-          yield* Metric.update(slot.poisonMetrics.halted, 0)
-          yield* Effect.logInfo(`projection ${slot.name} v${slot.version} resumed at ${slot.position}`)
-          restarted.push(slot)
-        }
-        const old = resumed
-        resumed = Deferred.makeUnsafe<void>()
-        Deferred.doneUnsafe(old, Effect.void)
-        return restarted
-      }))
+  const resumeGroup = Effect.fnUntraced(function*(group: ReadonlyArray<Slot<E, R>>) {
+    const restarted: Array<Slot<E, R>> = []
+    for (const slot of group) {
+      if (slot.stopped === undefined) continue
+      if (slot.halted !== undefined) yield* slot.sink.transaction(slot.sink.writeHalted(slot.key, Option.none()))
+      slot.halted = undefined
+      slot.stopped = undefined
+      slot.state = "running"
+      slot.lastError = undefined
+      yield* Metric.update(slot.poisonMetrics.halted, 0)
+      yield* Effect.logInfo(`projection ${slot.name} v${slot.version} resumed at ${slot.position}`)
+      restarted.push(slot)
+    }
+    const old = resumed
+    resumed = Deferred.makeUnsafe<void>()
+    Deferred.doneUnsafe(old, Effect.void)
+    return restarted
+  })
 
-  const readEntry = (index: bigint) =>
-    Effect.gen(function*() {
-      const read = log.read
-      if (read === undefined) return yield* Effect.die(new Error("replaying parked entries needs the log"))
-      const entries = yield* Stream.runCollect(read(index, { to: index }))
-      const entry = entries[0]
-      if (entry === undefined) return yield* Effect.die(new Error(`the log has no entry ${index}`))
-      return entry
-    })
+  const resume = (name: string) => Effect.flatMap(find(name), resumeGroup)
+
+  const readEntry = Effect.fnUntraced(function*(index: bigint) {
+    const read = log.read
+    if (read === undefined) return yield* Effect.die(new Error("replaying parked entries needs the log"))
+    const entries = yield* Stream.runCollect(read(index, { to: index }))
+    const entry = entries[0]
+    if (entry === undefined) return yield* Effect.die(new Error(`the log has no entry ${index}`))
+    return entry
+  })
+
+  const replayGroup = Effect.fnUntraced(function*(group: ReadonlyArray<Slot<E, R>>, index: bigint | undefined) {
+    const replayed: Array<bigint> = []
+    const failed: Array<{ readonly index: bigint; readonly error: string }> = []
+    for (const slot of group) {
+      const r = yield* Maintenance.replaySlot(slot, index, readEntry)
+      replayed.push(...r.replayed)
+      failed.push(...r.failed)
+    }
+    replayed.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    return { replayed, failed }
+  })
 
   const replayParked = (name: string, index?: bigint) =>
     Effect.flatMap(find(name), (group) =>
-      Effect.gen(function*() {
-        const replayed: Array<bigint> = []
-        const failed: Array<{ readonly index: bigint; readonly error: string }> = []
-        for (const slot of group) {
-          const r = yield* Maintenance.replaySlot(slot, index, readEntry)
-          replayed.push(...r.replayed)
-          failed.push(...r.failed)
-        }
-        replayed.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-        return { replayed, failed }
-      }).pipe(
+      replayGroup(group, index).pipe(
         Effect.provideContext(services),
         Effect.withSpan("Runner.replayParked", { attributes: { projection: name } })
       ))
+
+  const lagOfGroup = Effect.fnUntraced(function*(group: ReadonlyArray<Slot<E, R>>) {
+    const durableIndex = yield* log.currentIndex
+    const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+    return lagOf(lowest(group), durableIndex, now)
+  })
 
   const runner: Runner.Runner = {
     projections: names,
@@ -631,13 +676,7 @@ export const make = Effect.fnUntraced(function*<E, R>(
         Effect.withSpan("Runner.awaitPosition", { attributes: { projection, index: index.toString() } })
       ),
     position: (projection) => Effect.map(find(projection), (group) => lowest(group).position),
-    lag: (projection) =>
-      Effect.flatMap(find(projection), (group) =>
-        Effect.gen(function*() {
-          const durableIndex = yield* log.currentIndex
-          const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-          return lagOf(lowest(group), durableIndex, now)
-        })),
+    lag: (projection) => Effect.flatMap(find(projection), lagOfGroup),
     status: Effect.sync(() =>
       slots.map((s) => ({
         projection: s.name,

@@ -23,20 +23,36 @@ export const splitBatches = <A>(chunk: ReadonlyArray<A>, size: number): Readonly
   return out
 }
 
-/** A retry delay function over a schedule: sleeps for the next delay; fails with `Done` when the schedule ends. */
-export const retrier = (schedule: Schedule.Schedule<unknown, unknown>) => {
-  let step: ((input: unknown) => Pull.Pull<unknown, never, unknown>) | undefined
+/** Retry delays over a schedule (see {@link retrier}). */
+export interface Retrier {
+  /** Sleeps for the schedule's next delay; `false` (no sleep) once the schedule has ended. */
+  readonly wait: (input: unknown) => Effect.Effect<boolean>
+  /** Starts the schedule over. */
+  readonly reset: () => void
+}
+
+interface RetrierState {
+  readonly schedule: Schedule.Schedule<unknown, unknown>
+  step: ((input: unknown) => Pull.Pull<unknown, never, unknown>) | undefined
+}
+
+// one generator function for every retrier (the engine makes one per poison entry): a generator function made per
+// call gets its own map in old space, which keeps what it captures alive through scavenges
+const waitWith = Effect.fnUntraced(function*(state: RetrierState, input: unknown) {
+  state.step ??= yield* Schedule.toStepWithSleep(state.schedule)
+  return yield* state.step(input).pipe(
+    Effect.as(true),
+    Effect.catchTag("Done", () => Effect.succeed(false))
+  )
+})
+
+/** A retry delay function over a schedule: sleeps for the next delay; `false` when the schedule ends. */
+export const retrier = (schedule: Schedule.Schedule<unknown, unknown>): Retrier => {
+  const state: RetrierState = { schedule, step: undefined }
   return {
-    wait: (input: unknown): Effect.Effect<boolean> =>
-      Effect.gen(function*() {
-        step ??= yield* Schedule.toStepWithSleep(schedule)
-        return yield* step(input).pipe(
-          Effect.as(true),
-          Effect.catchTag("Done", () => Effect.succeed(false))
-        )
-      }),
+    wait: (input) => waitWith(state, input),
     reset: () => {
-      step = undefined
+      state.step = undefined
     }
   }
 }
