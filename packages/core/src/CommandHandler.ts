@@ -226,11 +226,9 @@ export const make = <C, E extends EventType.Event, S, Err>(
   ): Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore> => {
     const cached = cache.get(streamId)
     if (cached === undefined) return loadFrom(store, streamId, undefined)
-    return Effect.flatMap(store.streamHead(streamId), (head) => {
-      if (head.version !== cached.streamVersion || head.index !== cached.index) return loadFrom(store, streamId, cached)
-      if (touch) remember(streamId, cached)
-      return Effect.succeed(cached)
-    })
+    if (!store.isHeadUnsafe(streamId, cached.streamVersion, cached.index)) return loadFrom(store, streamId, cached)
+    if (touch) remember(streamId, cached)
+    return Effect.succeed(cached)
   }
 
   /** Marks a cached state as recently used (when nothing newer is remembered for the stream). */

@@ -355,6 +355,12 @@ export class EventStore extends Context.Service<EventStore, {
    * writer sees them: one O(1) look-up, e.g. to check that a cached state is still current.
    */
   readonly streamHead: (streamId: string) => Effect.Effect<{ readonly version: bigint; readonly index: bigint }>
+  /**
+   * Synchronous {@link streamHead} comparison: whether the stream's current version and the global index of its last
+   * event are `version` and `index` (0n and 0n for a stream that does not exist). Reads the writer's in-memory table
+   * without an Effect or an allocation, for per-command checks such as a state cache's (`CommandHandler`).
+   */
+  readonly isHeadUnsafe: (streamId: string, version: bigint, index: bigint) => boolean
   /** The global index of a stream's event at `version`, if the stream table lists it. */
   readonly indexOf: (streamId: string, version: bigint) => Effect.Effect<Option.Option<bigint>>
   /** A stream's entries from version `from` (default 1) to `to` (default: the current version). */

@@ -61,6 +61,33 @@ describe("EventStore: append and read", () => {
       )
     }))
 
+  it.effect("isHeadUnsafe agrees with streamHead: the current version and last index match, nothing else does", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      yield* withStore(
+        root,
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          assert.isTrue(store.isHeadUnsafe("acc-1", 0n, 0n), "a missing stream is at 0/0")
+          assert.isFalse(store.isHeadUnsafe("acc-1", 1n, 0n))
+          yield* EventStore.append(Events, "acc-2", ExpectedVersion.any, [Opened.make({ owner: "bob" })])
+          yield* EventStore.append(Events, "acc-1", ExpectedVersion.any, [
+            Opened.make({ owner: "ada" }),
+            Deposited.make({ amount: 1 })
+          ])
+          const head = yield* store.streamHead("acc-1")
+          assert.deepStrictEqual(head, { version: 2n, index: 3n })
+          assert.isTrue(store.isHeadUnsafe("acc-1", head.version, head.index))
+          assert.isFalse(store.isHeadUnsafe("acc-1", 1n, 2n), "an older head")
+          assert.isFalse(store.isHeadUnsafe("acc-1", 2n, 2n), "the right version at another index")
+          assert.isFalse(store.isHeadUnsafe("acc-1", 0n, 0n))
+          yield* EventStore.append(Events, "acc-1", ExpectedVersion.exact(2n), [Deposited.make({ amount: 2 })])
+          assert.isFalse(store.isHeadUnsafe("acc-1", 2n, 3n), "stale after another append")
+          assert.isTrue(store.isHeadUnsafe("acc-1", 3n, 4n))
+        })
+      )
+    }))
+
   it.effect("each expectation kind is checked and a rejected append writes nothing (WrongExpectedVersion)", () =>
     Effect.gen(function*() {
       const root = yield* tempDir

@@ -486,6 +486,11 @@ export const make = (
           if (st === undefined || st.version === st.base) return { version: BigInt(st?.version ?? 0), index: 0n }
           return { version: BigInt(st.version), index: BigInt(st.indexes[st.version - st.base - 1]!) }
         }),
+      isHeadUnsafe: (streamId, version, index) => {
+        const st = tbl.streams.get(streamId)
+        if (st === undefined || st.version === st.base) return version === BigInt(st?.version ?? 0) && index === 0n
+        return Number(version) === st.version && Number(index) === st.indexes[st.version - st.base - 1]
+      },
       indexOf: (streamId, version) =>
         Effect.sync(() => {
           const [i] = tbl.indexesOf(streamId, Number(version), Number(version))
