@@ -183,6 +183,12 @@ export interface CommandHandler<C, E, S, Err> {
 /** Per-command spans capture no stack trace (capturing costs more than the rest of the span). */
 const NO_STACK = { captureStackTrace: false } as const
 
+/** A state-cache slot: the loaded state and when it was last used (a stamp of the handler's clock). */
+interface CacheSlot<S> {
+  loaded: Loaded<S>
+  used: number
+}
+
 class DomainError<Err> {
   readonly error: Err
   constructor(error: Err) {
@@ -203,14 +209,23 @@ export const make = <C, E extends EventType.Event, S, Err>(
   const retry = options.retry ?? defaultRetry
 
   const capacity = options.cache?.capacity ?? 0
-  let cache = new Map<string, Loaded<S>>()
-  // LRU by re-insertion; eviction rebuilds the map once it holds 10% more than `capacity` (amortised O(1), and no
-  // `keys().next()` per insert: V8 leaves deleted entries as holes that iteration from the front must skip)
+  // LRU by use stamps: a hit rewrites its slot (no map operation per command); once the map holds 10% more than
+  // `capacity`, it is rebuilt with the `capacity` most recently used slots (amortised O(log n) per insert)
+  let cache = new Map<string, CacheSlot<S>>()
+  let clock = 0
+  const cachedOf = (streamId: string): Loaded<S> | undefined => cache.get(streamId)?.loaded
   const remember = (streamId: string, loaded: Loaded<S>) => {
     if (capacity <= 0) return
-    cache.delete(streamId)
-    cache.set(streamId, loaded)
-    if (cache.size > capacity + Math.ceil(capacity / 10)) cache = new Map([...cache].slice(-capacity))
+    const slot = cache.get(streamId)
+    if (slot !== undefined) {
+      slot.loaded = loaded
+      slot.used = ++clock
+      return
+    }
+    cache.set(streamId, { loaded, used: ++clock })
+    if (cache.size > capacity + Math.ceil(capacity / 10)) {
+      cache = new Map([...cache].sort((a, b) => b[1].used - a[1].used).slice(0, capacity))
+    }
   }
 
   const load = (streamId: string): Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore> =>
@@ -224,7 +239,7 @@ export const make = <C, E extends EventType.Event, S, Err>(
     streamId: string,
     touch = true
   ): Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore> => {
-    const cached = cache.get(streamId)
+    const cached = cachedOf(streamId)
     if (cached === undefined) return loadFrom(store, streamId, undefined)
     if (!store.isHeadUnsafe(streamId, cached.streamVersion, cached.index)) return loadFrom(store, streamId, cached)
     if (touch) remember(streamId, cached)
@@ -233,7 +248,8 @@ export const make = <C, E extends EventType.Event, S, Err>(
 
   /** Marks a cached state as recently used (when nothing newer is remembered for the stream). */
   const touch = (streamId: string, loaded: Loaded<S>) => {
-    if (cache.get(streamId) === loaded) remember(streamId, loaded)
+    const slot = cache.get(streamId)
+    if (slot !== undefined && slot.loaded === loaded) slot.used = ++clock
   }
 
   const loadFrom = Effect.fnUntraced(function*(
@@ -353,85 +369,99 @@ export const make = <C, E extends EventType.Event, S, Err>(
     streamId: string,
     command: C,
     opts: HandleOptions | undefined
-  ): Effect.Effect<Handled<E, S>, DomainError<Err> | HandleError, EventStore.EventStore> =>
-    // the cache entry is touched once: by `remember` after the append, or by `touch` when nothing is appended
-    Effect.flatMap(loadWith(store, streamId, false), (before): Effect.Effect<
-      Handled<E, S>,
-      DomainError<Err> | HandleError,
-      EventStore.EventStore
-    > => {
-      const expected = opts?.expectedVersion
-      if (expected !== undefined && before.streamVersion !== expected) {
-        touch(streamId, before)
-        return Effect.fail(
-          new WrongExpectedVersion({ streamId, expected: expected.toString(), actual: before.streamVersion })
-        )
-      }
-      const decided = decider.decide(command, before.state)
-      if (Result.isFailure(decided)) {
-        touch(streamId, before)
-        return Effect.fail(new DomainError(decided.failure))
-      }
-      const events = decided.success
-      if (events.length === 0) {
-        touch(streamId, before)
-        return Effect.succeed<Handled<E, S>>({
-          streamId,
-          events,
-          state: before.state,
-          streamVersion: before.streamVersion,
-          first: undefined,
-          last: undefined,
-          idempotent: false
-        })
-      }
-      const encoded = EventStore.encodeEvents(registry, events, opts)
-      if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
-      const append: EventStore.StreamAppend<EventStore.EncodedEvent> = {
+  ): Effect.Effect<Handled<E, S>, DomainError<Err> | HandleError, EventStore.EventStore> => {
+    // a current cache entry goes straight on (no Effect to load it); the entry is touched once: by `remember` after
+    // the append, or by `touch` when nothing is appended
+    const cached = cachedOf(streamId)
+    if (cached !== undefined && store.isHeadUnsafe(streamId, cached.streamVersion, cached.index)) {
+      return decideAndAppend(store, streamId, command, opts, cached)
+    }
+    return Effect.flatMap(
+      loadWith(store, streamId, false),
+      (before) => decideAndAppend(store, streamId, command, opts, before)
+    )
+  }
+
+  /** The rest of {@link attemptOne} once the stream's state is loaded. */
+  const decideAndAppend = (
+    store: EventStore.EventStore["Service"],
+    streamId: string,
+    command: C,
+    opts: HandleOptions | undefined,
+    before: Loaded<S>
+  ): Effect.Effect<Handled<E, S>, DomainError<Err> | HandleError, EventStore.EventStore> => {
+    const expected = opts?.expectedVersion
+    if (expected !== undefined && before.streamVersion !== expected) {
+      touch(streamId, before)
+      return Effect.fail(
+        new WrongExpectedVersion({ streamId, expected: expected.toString(), actual: before.streamVersion })
+      )
+    }
+    const decided = decider.decide(command, before.state)
+    if (Result.isFailure(decided)) {
+      touch(streamId, before)
+      return Effect.fail(new DomainError(decided.failure))
+    }
+    const events = decided.success
+    if (events.length === 0) {
+      touch(streamId, before)
+      return Effect.succeed<Handled<E, S>>({
         streamId,
-        expectedVersion: EventStore.ExpectedVersion.exact(before.streamVersion),
-        events: encoded.success
-      }
-      const handled = (result: EventStore.AppendManyResult): Handled<E, S> => {
-        let state = before.state
-        for (const e of events) state = decider.evolve(state, e)
-        return {
-          streamId,
-          events,
-          state,
-          streamVersion: result.streams[0]!.streamVersion,
-          first: result.first,
-          last: result.last,
-          idempotent: result.idempotent
-        }
-      }
-      const loadedAfter = (h: Handled<E, S>, result: EventStore.AppendManyResult): Loaded<S> => ({
-        state: h.state,
-        streamVersion: h.streamVersion,
-        index: result.last,
-        snapshotVersion: before.snapshotVersion
+        events,
+        state: before.state,
+        streamVersion: before.streamVersion,
+        first: undefined,
+        last: undefined,
+        idempotent: false
       })
-      if (options.snapshots === undefined) {
-        return Effect.map(store.appendEncoded([append]), (result) => {
-          const h = handled(result)
-          if (h.idempotent) touch(streamId, before)
-          else remember(streamId, loadedAfter(h, result))
-          return h
-        })
+    }
+    const encoded = EventStore.encodeEvents(registry, events, opts)
+    if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+    const append: EventStore.StreamAppend<EventStore.EncodedEvent> = {
+      streamId,
+      expectedVersion: EventStore.ExpectedVersion.exact(before.streamVersion),
+      events: encoded.success
+    }
+    const handled = (result: EventStore.AppendManyResult): Handled<E, S> => {
+      let state = before.state
+      for (const e of events) state = decider.evolve(state, e)
+      return {
+        streamId,
+        events,
+        state,
+        streamVersion: result.streams[0]!.streamVersion,
+        first: result.first,
+        last: result.last,
+        idempotent: result.idempotent
       }
-      return Effect.flatMap(store.appendEncoded([append]), (result) => {
+    }
+    const loadedAfter = (h: Handled<E, S>, result: EventStore.AppendManyResult): Loaded<S> => ({
+      state: h.state,
+      streamVersion: h.streamVersion,
+      index: result.last,
+      snapshotVersion: before.snapshotVersion
+    })
+    if (options.snapshots === undefined) {
+      return Effect.map(store.appendEncoded([append]), (result) => {
         const h = handled(result)
-        if (h.idempotent) {
-          touch(streamId, before)
-          return Effect.succeed(h)
-        }
-        const after = loadedAfter(h, result)
-        return Effect.map(maybeSnapshot(streamId, after), (saved) => {
-          remember(streamId, saved ? { ...after, snapshotVersion: after.streamVersion } : after)
-          return h
-        })
+        if (h.idempotent) touch(streamId, before)
+        else remember(streamId, loadedAfter(h, result))
+        return h
+      })
+    }
+    return Effect.flatMap(store.appendEncoded([append]), (result) => {
+      const h = handled(result)
+      if (h.idempotent) {
+        touch(streamId, before)
+        return Effect.succeed(h)
+      }
+      const after = loadedAfter(h, result)
+      return Effect.map(maybeSnapshot(streamId, after), (saved) => {
+        remember(streamId, saved ? { ...after, snapshotVersion: after.streamVersion } : after)
+        return h
       })
     })
+  }
 
   const attemptMany = Effect.fnUntraced(function*(
     commands: ReadonlyArray<{ readonly streamId: string; readonly command: C }>,
