@@ -19,10 +19,14 @@
  *   index: 8 bytes per event) through a positional reader with a lazily built per-segment offset index (8 bytes per
  *   indexed entry), so it never scans the log; `readAll` reads the global order, optionally following live. Both
  *   decode lazily and upcast through the `EventType` registry given; only durable entries are visible.
- * - **Restart**: the stream table is checkpointed every `checkpointEvery` events (and when the store closes) into
- *   `dir/streams-<index>.ckpt`, written atomically (temp file, fsync, rename, fsync dir) after the covered entries
- *   are durable; start loads the newest valid checkpoint not beyond the log's end and replays only the tail (entry
- *   headers, no payloads).
+ * - **Restart**: the stream table is checkpointed every `checkpointEvery` events (and when the store closes),
+ *   written atomically (temp file, fsync, rename, fsync dir) after the covered entries are durable. A checkpoint is
+ *   a delta (`dir/streams-<index>.delta`: the streams and ids changed since the previous checkpoint, O(events since))
+ *   unless a full one (`dir/streams-<index>.ckpt`, O(events in the table)) is due: the first, after a failed write,
+ *   after {@link MAX_DELTA_CHECKPOINTS} deltas, or once the deltas hold as many events as the last full one, so the
+ *   cost per event stays constant as the log grows. Start loads the newest valid full checkpoint not beyond the log's
+ *   end, applies the deltas that continue it, and replays only the tail (entry headers, no payloads); a damaged
+ *   delta ends the chain there and the tail is replayed from that point.
  *
  * Limits: {@link MAX_APPEND_EVENTS} events per append; ids up to `Envelope.MAX_ID_BYTES`; an encoded event must fit
  * the logger's `maxEntryBytes` (checked while the append is prepared, so an oversized event fails the append as
@@ -73,12 +77,22 @@ export const DEFAULT_CHECKPOINT_EVERY_EVENTS = 100_000
 export const MAX_APPEND_EVENTS = 10_000
 
 /**
- * Stream-table checkpoints kept in the directory (the newest and the one before).
+ * Full stream-table checkpoints kept in the directory (the newest and the one before), with the delta checkpoints
+ * that follow the older one.
  *
  * @since 0.1.0
  * @category constants
  */
 export const KEEP_CHECKPOINTS = 2
+
+/**
+ * Delta checkpoints written after a full one before the next full one at the latest (a restart reads the full one and
+ * at most this many deltas before replaying the log's tail).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_DELTA_CHECKPOINTS = 64
 
 // --- expected versions ---
 

@@ -8,6 +8,7 @@ import * as Path from "node:path"
 import * as BinLogger from "../src/BinLogger.ts"
 import * as EventStore from "../src/EventStore.ts"
 import * as EventType from "../src/EventType.ts"
+import * as Table from "../src/internal/eventstore/streamTable.ts"
 import { Deposited, Events, Opened, Withdrawn, withStore } from "./EventStore.utils.ts"
 import { tempDir } from "./utils.ts"
 
@@ -426,6 +427,118 @@ describe("EventStore: restart and checkpoints", () => {
           assert.strictEqual(stats.events, 20)
           yield* EventStore.append(Events, "s", ExpectedVersion.exact(20n), [Deposited.make({ amount: 20 })])
         })
+      )
+    }))
+
+  it.effect("checkpoints after the first are deltas; a restart reads the full one and its deltas, then the tail", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const dir = Path.join(root, "streams")
+      const files = (ext: string) => NFS.readdirSync(dir).filter((n) => n.endsWith(ext)).sort()
+      const appendRound = (from: number, to: number) =>
+        Effect.gen(function*() {
+          for (let i = from; i < to; i++) {
+            yield* EventStore.append(Events, `s-${i % 4}`, ExpectedVersion.any, [
+              { event: Deposited.make({ amount: i }), eventId: `id-${i}` }
+            ])
+            if ((i + 1) % 10 === 0) yield* (yield* EventStore.EventStore).checkpoint
+          }
+        })
+      yield* withStore(root, appendRound(0, 60), { checkpointEvery: 1_000_000 })
+      // the first checkpoint is full (nothing to continue), the next ones are deltas; the final one (at close) too
+      assert.lengthOf(files(".ckpt"), 1)
+      assert.strictEqual(files(".ckpt")[0], "streams-000000000000000a.ckpt")
+      assert.isAtLeast(files(".delta").length, 4)
+      yield* withStore(
+        root,
+        Effect.gen(function*() {
+          const stats = yield* (yield* EventStore.EventStore).stats
+          assert.strictEqual(stats.lastCheckpointIndex, 60n, "the last delta is loaded")
+          assert.strictEqual(stats.events, 60)
+          for (let k = 0; k < 4; k++) {
+            assert.deepStrictEqual(yield* versionsOf(`s-${k}`), Array.from({ length: 15 }, (_, i) => i + 1))
+          }
+          // the idempotency window came back through the deltas
+          const retry = yield* EventStore.append(Events, "s-3", ExpectedVersion.any, [
+            { event: Deposited.make({ amount: 59 }), eventId: "id-59" }
+          ])
+          assert.isTrue(retry.idempotent)
+          assert.strictEqual(retry.first, 60n)
+          yield* appendRound(60, 70)
+        }),
+        { checkpointEvery: 1_000_000 }
+      )
+      // a damaged delta: the chain stops before it and the log's tail is replayed from there, with the same result
+      const [firstDelta] = files(".delta")
+      const bytes = NFS.readFileSync(Path.join(dir, firstDelta!))
+      bytes[bytes.length - 1] ^= 0xff
+      NFS.writeFileSync(Path.join(dir, firstDelta!), bytes)
+      yield* withStore(
+        root,
+        Effect.gen(function*() {
+          const stats = yield* (yield* EventStore.EventStore).stats
+          assert.strictEqual(stats.lastCheckpointIndex, 10n, "only the full checkpoint is used")
+          assert.strictEqual(stats.events, 70)
+          for (let k = 0; k < 4; k++) {
+            assert.deepStrictEqual(
+              yield* versionsOf(`s-${k}`),
+              Array.from({ length: 17 + (k < 2 ? 1 : 0) }, (_, i) => i + 1)
+            )
+          }
+          const retry = yield* EventStore.append(Events, "s-0", ExpectedVersion.any, [
+            { event: Deposited.make({ amount: 0 }), eventId: "id-0" }
+          ])
+          assert.isTrue(retry.idempotent, "ids from before the damaged delta come back through the replay")
+          yield* (yield* EventStore.EventStore).checkpoint
+        }),
+        { checkpointEvery: 1_000_000 }
+      )
+      // after a broken chain the next checkpoint is a full one: the next start needs neither the damaged delta nor
+      // the replay
+      assert.strictEqual(files(".ckpt").at(-1), "streams-0000000000000046.ckpt")
+      yield* withStore(
+        root,
+        Effect.gen(function*() {
+          const stats = yield* (yield* EventStore.EventStore).stats
+          assert.strictEqual(stats.lastCheckpointIndex, 70n)
+          assert.strictEqual(stats.events, 70)
+        }),
+        { checkpointEvery: 1_000_000 }
+      )
+    }))
+
+  it.effect("a full checkpoint follows once the deltas hold as many events as the last full one (older files go)", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir
+      const dir = Path.join(root, "streams")
+      yield* withStore(
+        root,
+        Effect.gen(function*() {
+          for (let i = 0; i < 200; i++) {
+            yield* EventStore.append(Events, `s-${i % 5}`, ExpectedVersion.any, [Deposited.make({ amount: i })])
+          }
+        }),
+        { checkpointEvery: 10 }
+      )
+      const fulls = NFS.readdirSync(dir).filter((n) => n.endsWith(".ckpt")).map(Table.parseCheckpointName).sort(
+        (a, b) => a! - b!
+      )
+      const deltas = NFS.readdirSync(dir).filter((n) => n.endsWith(".delta")).map(Table.parseDeltaName)
+      // a full one each time the table has about doubled since the previous (checkpoints run in the background, so
+      // their indexes fall a few entries after each multiple of 10): the last two are kept
+      assert.lengthOf(fulls, EventStore.KEEP_CHECKPOINTS)
+      assert.isAtLeast(fulls[1]!, 2 * fulls[0]! - 10, String(fulls))
+      assert.isAbove(fulls[0]!, 40, String(fulls))
+      // deltas from before the older kept full one are gone, and deltas follow the newest
+      assert.isTrue(deltas.every((i) => i! > fulls[0]!), String(deltas))
+      assert.isTrue(deltas.some((i) => i! > fulls[1]!), String(deltas))
+      yield* withStore(
+        root,
+        Effect.gen(function*() {
+          assert.strictEqual((yield* (yield* EventStore.EventStore).stats).events, 200)
+          assert.strictEqual(yield* EventStore.streamVersion("s-4"), 40n)
+        }),
+        { checkpointEvery: 10 }
       )
     }))
 

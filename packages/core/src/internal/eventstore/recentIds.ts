@@ -100,6 +100,8 @@ export class RecentIds {
   readonly window: number
   /** Ids in the window (an id stored twice counts once). */
   size = 0
+  /** Ids remembered since this window was made (evicted ones included): marks for {@link forEachSince}. */
+  remembered = 0
   private tail = 0
   private count = 0
   // per slot (ring order): the id (a string, or "" with the UUID words set), its stream, version and index
@@ -149,6 +151,7 @@ export class RecentIds {
    */
   remember(eventId: string, streamId: string, version: number, index: number): void {
     if (this.window === 0 || eventId.length === 0) return
+    this.remembered++
     if (this.count === this.window) this.evict(this.tail)
     else if (this.count === this.ids.length) this.grow()
     const slot = this.tail
@@ -189,8 +192,27 @@ export class RecentIds {
    * {@link writeUuid} writes out (no string per id).
    */
   forEachSlot(f: (slot: number, eventId: string, streamId: string, version: number, index: number) => void): void {
+    this.forEachLast(this.count, f)
+  }
+
+  /**
+   * {@link forEachSlot} over the ids remembered after the mark `remembered` (a past value of {@link remembered}) that
+   * are still in the window, oldest first: what a window restored to that mark must remember again to be this one.
+   */
+  forEachSince(
+    remembered: number,
+    f: (slot: number, eventId: string, streamId: string, version: number, index: number) => void
+  ): void {
+    this.forEachLast(Math.min(this.count, Math.max(0, this.remembered - remembered)), f)
+  }
+
+  /** The last `last` slots in ring order, skipping a slot whose id a newer slot holds. */
+  private forEachLast(
+    last: number,
+    f: (slot: number, eventId: string, streamId: string, version: number, index: number) => void
+  ): void {
     const n = this.ids.length
-    for (let k = 0; k < this.count; k++) {
+    for (let k = this.count - last; k < this.count; k++) {
       const slot = (this.tail - this.count + k + n) % n
       const id = this.ids[slot]!
       if (id.length > 0 ? this.byString.get(id) !== slot : this.cellSlot(slot) !== slot) continue

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import * as BinLogger from "../../BinLogger.ts"
 import * as Envelope from "../../Envelope.ts"
@@ -31,6 +32,7 @@ import {
   idempotentAppends,
   KEEP_CHECKPOINTS,
   MAX_APPEND_EVENTS,
+  MAX_DELTA_CHECKPOINTS,
   versionConflicts
 } from "../../EventStore.ts"
 import { DuplicateEventId, InvalidAppend, StreamTableCorrupt, WrongExpectedVersion } from "../../EventStoreError.ts"
@@ -143,21 +145,30 @@ export const make = (
     const dir = options.dir
     yield* Fsx.mkdirp(dir)
 
-    // --- recovery: newest valid checkpoint not beyond the log, then the tail ---
+    // --- recovery: newest valid full checkpoint not beyond the log, the deltas that continue it, then the tail ---
     const current = yield* logger.currentIndex
-    const names = (yield* Fsx.readdir(dir))
-      .map((name) => ({ name, index: Table.parseCheckpointName(name) }))
-      .filter((c): c is { name: string; index: number } => c.index !== undefined)
-      .sort((a, b) => b.index - a.index)
-    let table: Table.StreamTable | undefined
-    let lastCheckpoint = 0
-    for (const c of names) {
+    const listing = yield* Fsx.readdir(dir)
+    const named = (parse: (name: string) => number | undefined) =>
+      listing
+        .map((name) => ({ name, index: parse(name) }))
+        .filter((c): c is { name: string; index: number } => c.index !== undefined)
+    const fulls = named(Table.parseCheckpointName).sort((a, b) => b.index - a.index)
+    const deltas = named(Table.parseDeltaName).sort((a, b) => a.index - b.index)
+    for (const c of [...fulls, ...deltas]) {
       if (BigInt(c.index) > current) {
         // written for entries a machine crash took back (sync interval > 0): stale
         yield* Effect.logWarning(`EventStore: dropping checkpoint ${c.name} beyond the log's end ${current}`)
         yield* Fsx.unlink(`${dir}/${c.name}`)
-        continue
       }
+    }
+    let table: Table.StreamTable | undefined
+    let lastCheckpoint = 0
+    /** The full checkpoint the deltas written since continue: its index and events, and how many deltas follow. */
+    let chain: { fullEvents: number; deltas: number } | undefined
+    /** A delta after the loaded full checkpoint could not be applied: the next checkpoint starts a new chain. */
+    let chainBroken = false
+    for (const c of fulls) {
+      if (BigInt(c.index) > current) continue
       const bytes = yield* Fsx.readFile(`${dir}/${c.name}`)
       const decoded = Result.try(() => Table.decodeCheckpoint(bytes, window))
       if (Result.isFailure(decoded)) {
@@ -166,7 +177,25 @@ export const make = (
       }
       table = decoded.success
       lastCheckpoint = c.index
+      chain = { fullEvents: table.events, deltas: 0 }
       break
+    }
+    if (table !== undefined && chain !== undefined) {
+      for (const d of deltas) {
+        if (d.index <= table.appliedTo || BigInt(d.index) > current) continue
+        const bytes = yield* Fsx.readFile(`${dir}/${d.name}`)
+        const t = table
+        const applied = Result.try(() => Table.applyDelta(t, bytes))
+        const why = Result.isFailure(applied) ? String(applied.failure) : applied.success
+        if (why !== undefined) {
+          // the tail from here is replayed from the log instead
+          yield* Effect.logWarning(`EventStore: stopping at checkpoint delta ${d.name}: ${why}`)
+          chainBroken = true
+          break
+        }
+        lastCheckpoint = d.index
+        chain.deltas++
+      }
     }
     table ??= new Table.StreamTable(window)
     const from = BigInt(table.appliedTo) + 1n
@@ -213,24 +242,50 @@ export const make = (
     const entries = yield* EntryIndex.make(status.walDir, `${dir}/offsets`)
 
     // --- checkpoints ---
+    // Every `checkpointEvery` events: a delta (the epoch's changes, O(events since the last checkpoint)); a full
+    // checkpoint (O(events in the table)) when there is none yet, after a failed write, after MAX_DELTA_CHECKPOINTS
+    // deltas, or once the deltas since the last full one hold as many events as it does, so full ones get rarer as
+    // the table grows and the cost per event stays constant. One checkpoint at a time.
+    // (the table's epoch began where the loaded checkpoints end: the tail replayed above is in the first delta)
     let sinceCheckpoint = 0
     let checkpointRunning = false
-    const writeCheckpoint: Effect.Effect<bigint, CheckpointError> = Effect.gen(function*() {
-      const bytes = Table.encodeCheckpoint(tbl)
+    let forceFull = chain === undefined || chainBroken
+    const oneAtATime = yield* Semaphore.make(1)
+    const writeCheckpoint: Effect.Effect<bigint, CheckpointError> = oneAtATime.withPermits(1)(Effect.gen(function*() {
+      const full = forceFull || chain === undefined || chain.deltas >= MAX_DELTA_CHECKPOINTS ||
+        tbl.events - chain.fullEvents >= Math.max(chain.fullEvents, checkpointEvery)
+      const bytes = full ? Table.encodeCheckpoint(tbl) : Table.encodeDelta(tbl, lastCheckpoint)
       const index = tbl.appliedTo
+      const events = tbl.events
+      // the next delta lists what changes from here; if this write fails, the next checkpoint is a full one
+      tbl.newEpoch()
+      forceFull = true
       // everything the table reflects was prepared before this sync was queued: after it, it is durable
       yield* logger.sync
       yield* logger.awaitIndex(BigInt(index))
-      const name = Table.checkpointName(index)
+      const name = full ? Table.checkpointName(index) : Table.deltaName(index)
       yield* Fsx.writeFileAtomic(dir, `${dir}/${name}`, bytes)
+      forceFull = false
       lastCheckpoint = Math.max(lastCheckpoint, index)
-      const all = (yield* Fsx.readdir(dir))
+      if (!full && chain !== undefined) {
+        chain.deltas++
+        return BigInt(index)
+      }
+      chain = { fullEvents: events, deltas: 0 }
+      // keep the newest KEEP_CHECKPOINTS full checkpoints and the deltas that follow the oldest of them
+      const listing = yield* Fsx.readdir(dir)
+      const fullsNow = listing
         .map((n) => ({ n, i: Table.parseCheckpointName(n) }))
         .filter((c): c is { n: string; i: number } => c.i !== undefined)
         .sort((a, b) => b.i - a.i)
-      for (const old of all.slice(KEEP_CHECKPOINTS)) yield* Fsx.unlink(`${dir}/${old.n}`)
+      for (const old of fullsNow.slice(KEEP_CHECKPOINTS)) yield* Fsx.unlink(`${dir}/${old.n}`)
+      const oldestKept = fullsNow[Math.min(KEEP_CHECKPOINTS, fullsNow.length) - 1]!.i
+      for (const n of listing) {
+        const i = Table.parseDeltaName(n)
+        if (i !== undefined && i < oldestKept) yield* Fsx.unlink(`${dir}/${n}`)
+      }
       return BigInt(index)
-    }).pipe(Effect.trackDuration(checkpointDuration), Effect.withSpan("EventStore.checkpoint"))
+    })).pipe(Effect.trackDuration(checkpointDuration), Effect.withSpan("EventStore.checkpoint"))
 
     const scope = yield* Effect.scope
     yield* Effect.addFinalizer(() =>

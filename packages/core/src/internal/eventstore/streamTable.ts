@@ -22,6 +22,11 @@
  * message RecentId { string event_id = 1; string stream_id = 2; uint64 version = 3; uint64 index = 4; }
  * ```
  *
+ * A delta checkpoint (`streams-<index as 16 hex digits>.delta`) is the same message, with `uint64 since = 5` (the index
+ * of the checkpoint it continues); its streams are the ones changed since then, each with `base` = the version it
+ * continues from and the indexes of the versions after it, and its `recent` ids are the ones remembered since then.
+ * Applying it to the table that checkpoint describes gives the table at `index` ({@link applyDelta}).
+ *
  * Written by a hand-driven encoder into one buffer (fields in field-number order, as protobufjs would write them:
  * the tests compare both byte for byte); read with protobufjs' `Reader`.
  *
@@ -41,6 +46,10 @@ export interface StreamState {
   version: number
   base: number
   indexes: Float64Array
+  /** The table's epoch in which this stream last changed (see {@link StreamTable.newEpoch}). */
+  epoch: number
+  /** The stream's version when that epoch began (what a delta of the epoch continues from). */
+  since: number
 }
 
 const grow = (a: Float64Array, n: number): Float64Array => {
@@ -59,6 +68,12 @@ export class StreamTable {
   appliedTo = 0
   events = 0
   readonly window: number
+  /** Checkpoint epochs: streams changed in the current one are listed in {@link changed}. */
+  private epoch = 1
+  /** Streams changed since {@link newEpoch} (each once), for a delta checkpoint. */
+  changed: Array<StreamState> = []
+  /** `recent.remembered` when the epoch began. */
+  recentMark = 0
 
   constructor(window: number) {
     this.window = window
@@ -75,11 +90,16 @@ export class StreamTable {
   record(streamId: string, version: number, index: number, eventId: string): string | undefined {
     let s = this.streams.get(streamId)
     if (s === undefined) {
-      s = { id: streamId, version: version - 1, base: version - 1, indexes: new Float64Array(4) }
+      s = { id: streamId, version: version - 1, base: version - 1, indexes: new Float64Array(4), epoch: 0, since: 0 }
       this.streams.set(streamId, s)
     }
     if (version !== s.version + 1) {
       return `stream ${streamId}: event version ${version} follows version ${s.version}`
+    }
+    if (s.epoch !== this.epoch) {
+      s.epoch = this.epoch
+      s.since = s.version
+      this.changed.push(s)
     }
     const n = s.version - s.base
     s.indexes = grow(s.indexes, n + 1)
@@ -103,6 +123,16 @@ export class StreamTable {
     return out
   }
 
+  /**
+   * Starts a new checkpoint epoch: what a delta checkpoint encoded so far is forgotten, later changes are listed
+   * afresh. Called right after a checkpoint (full or delta) is encoded, and after recovery.
+   */
+  newEpoch(): void {
+    this.epoch++
+    this.changed = []
+    this.recentMark = this.recent.remembered
+  }
+
   /** Bytes used by the index lists (allocated). */
   indexBytes(): number {
     let n = 0
@@ -111,15 +141,24 @@ export class StreamTable {
   }
 }
 
-/** Checkpoint format version. */
+/** Checkpoint format version (full checkpoints and deltas). */
 export const CHECKPOINT_FORMAT = 1
 
-/** File name of the checkpoint covering `index`. */
+/** File name of the full checkpoint covering `index`. */
 export const checkpointName = (index: number): string => `streams-${BigInt(index).toString(16).padStart(16, "0")}.ckpt`
 
-/** Parses a checkpoint file name into its index, or undefined. */
+/** Parses a full checkpoint's file name into its index, or undefined. */
 export const parseCheckpointName = (name: string): number | undefined => {
   const m = /^streams-([0-9a-f]{16})\.ckpt$/.exec(name)
+  return m === null ? undefined : Number(BigInt(`0x${m[1]!}`))
+}
+
+/** File name of the delta checkpoint covering `index`. */
+export const deltaName = (index: number): string => `streams-${BigInt(index).toString(16).padStart(16, "0")}.delta`
+
+/** Parses a delta checkpoint's file name into its index, or undefined. */
+export const parseDeltaName = (name: string): number | undefined => {
+  const m = /^streams-([0-9a-f]{16})\.delta$/.exec(name)
   return m === null ? undefined : Number(BigInt(`0x${m[1]!}`))
 }
 
@@ -183,47 +222,44 @@ class ByteWriter {
   }
 }
 
-/** Serializes the table (synchronously: a consistent copy of the moment). */
-export const encodeCheckpoint = (table: StreamTable): Uint8Array => {
-  const w = new ByteWriter(64 + table.events * 2 + table.recent.size * 64)
-  w.ensure(32)
-  w.varint(tag(1, VARINT))
-  w.varint(CHECKPOINT_FORMAT)
+/** Writes one `Stream` message: versions `from + 1 .. s.version` (their indexes as deltas, the first absolute). */
+const writeStream = (w: ByteWriter, s: StreamState, from: number, base: number): void => {
+  const idBytes = utf8Bytes(s.id)
+  const first = from - s.base
+  const n = s.version - from
+  let deltaBytes = 0
+  for (let i = first, prev = 0; i < first + n; i++) {
+    const x = s.indexes[i]!
+    deltaBytes += varintBytes(x - prev)
+    prev = x
+  }
+  const size = 1 + varintBytes(idBytes) + idBytes + 1 + varintBytes(s.version) +
+    (base > 0 ? 1 + varintBytes(base) : 0) + (n > 0 ? 1 + varintBytes(deltaBytes) + deltaBytes : 0)
+  w.ensure(11 + size)
+  w.varint(tag(3, LEN))
+  w.varint(size)
+  w.buf[w.pos++] = tag(1, LEN)
+  w.string(s.id, idBytes)
   w.varint(tag(2, VARINT))
-  w.varint(table.appliedTo)
-  for (const [id, s] of table.streams) {
-    const idBytes = utf8Bytes(id)
-    const n = s.version - s.base
-    let deltaBytes = 0
-    for (let i = 0, prev = 0; i < n; i++) {
+  w.varint(s.version)
+  if (base > 0) {
+    w.varint(tag(3, VARINT))
+    w.varint(base)
+  }
+  if (n > 0) {
+    w.varint(tag(4, LEN))
+    w.varint(deltaBytes)
+    for (let i = first, prev = 0; i < first + n; i++) {
       const x = s.indexes[i]!
-      deltaBytes += varintBytes(x - prev)
+      w.varint(x - prev)
       prev = x
     }
-    const size = 1 + varintBytes(idBytes) + idBytes + 1 + varintBytes(s.version) +
-      (s.base > 0 ? 1 + varintBytes(s.base) : 0) + (n > 0 ? 1 + varintBytes(deltaBytes) + deltaBytes : 0)
-    w.ensure(11 + size)
-    w.varint(tag(3, LEN))
-    w.varint(size)
-    w.buf[w.pos++] = tag(1, LEN)
-    w.string(id, idBytes)
-    w.varint(tag(2, VARINT))
-    w.varint(s.version)
-    if (s.base > 0) {
-      w.varint(tag(3, VARINT))
-      w.varint(s.base)
-    }
-    if (n > 0) {
-      w.varint(tag(4, LEN))
-      w.varint(deltaBytes)
-      for (let i = 0, prev = 0; i < n; i++) {
-        const x = s.indexes[i]!
-        w.varint(x - prev)
-        prev = x
-      }
-    }
   }
-  table.recent.forEachSlot((slot, eventId, streamId, version, index) => {
+}
+
+/** Writes one `RecentId` message per id `each` visits. */
+const writeRecent = (w: ByteWriter, table: StreamTable, each: RecentIds["forEachSlot"]): void => {
+  each((slot, eventId, streamId, version, index) => {
     const idBytes = eventId.length === 0 ? UUID_CHARS : utf8Bytes(eventId)
     const streamBytes = utf8Bytes(streamId)
     const size = 1 + varintBytes(idBytes) + idBytes + 1 + varintBytes(streamBytes) + streamBytes + 1 +
@@ -246,23 +282,75 @@ export const encodeCheckpoint = (table: StreamTable): Uint8Array => {
     w.buf[w.pos++] = tag(4, VARINT)
     w.varint(index)
   })
+}
+
+const finish = (w: ByteWriter): Uint8Array => {
   w.ensure(4)
   const body = w.buf.subarray(0, w.pos)
   w.buf.writeUInt32LE(Crc32c.checksum(body), w.pos)
   return w.buf.subarray(0, w.pos + 4)
 }
 
+/** Serializes the whole table (synchronously: a consistent copy of the moment). Costs O(events in the table). */
+export const encodeCheckpoint = (table: StreamTable): Uint8Array => {
+  const w = new ByteWriter(64 + table.events * 2 + table.recent.size * 64)
+  w.ensure(32)
+  w.varint(tag(1, VARINT))
+  w.varint(CHECKPOINT_FORMAT)
+  w.varint(tag(2, VARINT))
+  w.varint(table.appliedTo)
+  for (const s of table.streams.values()) writeStream(w, s, s.base, s.base)
+  writeRecent(w, table, (f) => table.recent.forEachSlot(f))
+  return finish(w)
+}
+
+/**
+ * Serializes what changed in the table's current epoch (see {@link StreamTable.newEpoch}) as a delta on the
+ * checkpoint that covered `since`: each changed stream's new versions (`base` = the version it continues from) and
+ * the ids remembered since. Costs O(events of the epoch + changed streams).
+ */
+export const encodeDelta = (table: StreamTable, since: number): Uint8Array => {
+  let events = 0
+  for (const s of table.changed) events += s.version - s.since
+  const w = new ByteWriter(
+    64 + events * 4 + table.changed.length * 48 + (table.recent.remembered - table.recentMark) * 64
+  )
+  w.ensure(48)
+  w.varint(tag(1, VARINT))
+  w.varint(CHECKPOINT_FORMAT)
+  w.varint(tag(2, VARINT))
+  w.varint(table.appliedTo)
+  for (const s of table.changed) writeStream(w, s, s.since, s.since)
+  writeRecent(w, table, (f) => table.recent.forEachSince(table.recentMark, f))
+  w.ensure(11)
+  w.varint(tag(5, VARINT))
+  w.varint(since)
+  return finish(w)
+}
+
 const toNumber = (v: number | { toString(): string }): number => typeof v === "number" ? v : Number(v.toString())
 
-/** Parses a checkpoint. Throws (an `Error`) on a CRC mismatch or malformed bytes. */
-export const decodeCheckpoint = (bytes: Uint8Array, window: number): StreamTable => {
+/** A parsed checkpoint or delta. */
+interface Parsed {
+  readonly index: number
+  /** For a delta: the index of the checkpoint it continues (undefined in a full checkpoint). */
+  readonly since: number | undefined
+  readonly streams: Array<{ id: string; version: number; base: number; indexes: Float64Array }>
+  readonly recent: Array<{ eventId: string; streamId: string; version: number; index: number }>
+}
+
+/** Parses the message. Throws (an `Error`) on a CRC mismatch or malformed bytes. */
+const parse = (bytes: Uint8Array): Parsed => {
   if (bytes.length < 4) throw new Error("checkpoint too short")
   const body = bytes.subarray(0, bytes.length - 4)
   const crc = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(body.length, true)
   if (Crc32c.checksum(body) !== crc) throw new Error("checkpoint CRC mismatch")
   const r = Reader.create(body)
-  const table = new StreamTable(window)
   let format = 0
+  let index = 0
+  let since: number | undefined
+  const streams: Parsed["streams"] = []
+  const recent: Parsed["recent"] = []
   while (r.pos < r.len) {
     const t = r.uint32()
     switch (t >>> 3) {
@@ -271,7 +359,7 @@ export const decodeCheckpoint = (bytes: Uint8Array, window: number): StreamTable
         if (format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint format ${format} is not supported`)
         break
       case 2:
-        table.appliedTo = toNumber(r.uint64())
+        index = toNumber(r.uint64())
         break
       case 3: {
         const end = r.uint32() + r.pos
@@ -305,8 +393,7 @@ export const decodeCheckpoint = (bytes: Uint8Array, window: number): StreamTable
         const indexes = new Float64Array(Math.max(4, deltas.length))
         let acc = 0
         for (let i = 0; i < deltas.length; i++) indexes[i] = acc += deltas[i]!
-        table.streams.set(id, { id, version, base, indexes })
-        table.events += deltas.length
+        streams.push({ id, version, base, indexes })
         break
       }
       case 4: {
@@ -314,7 +401,7 @@ export const decodeCheckpoint = (bytes: Uint8Array, window: number): StreamTable
         let eventId = ""
         let streamId = ""
         let version = 0
-        let index = 0
+        let at = 0
         while (r.pos < end) {
           const st = r.uint32()
           switch (st >>> 3) {
@@ -328,19 +415,74 @@ export const decodeCheckpoint = (bytes: Uint8Array, window: number): StreamTable
               version = toNumber(r.uint64())
               break
             case 4:
-              index = toNumber(r.uint64())
+              at = toNumber(r.uint64())
               break
             default:
               r.skipType(st & 7)
           }
         }
-        table.recent.remember(eventId, table.streams.get(streamId)?.id ?? streamId, version, index)
+        recent.push({ eventId, streamId, version, index: at })
         break
       }
+      case 5:
+        since = toNumber(r.uint64())
+        break
       default:
         r.skipType(t & 7)
     }
   }
   if (format !== CHECKPOINT_FORMAT) throw new Error("checkpoint has no format field")
+  return { index, since, streams, recent }
+}
+
+/** Parses a full checkpoint into a table. Throws (an `Error`) on a CRC mismatch, malformed bytes or a delta. */
+export const decodeCheckpoint = (bytes: Uint8Array, window: number): StreamTable => {
+  const p = parse(bytes)
+  if (p.since !== undefined) throw new Error("a delta checkpoint, not a full one")
+  const table = new StreamTable(window)
+  table.appliedTo = p.index
+  for (const s of p.streams) {
+    table.streams.set(s.id, { ...s, epoch: 0, since: 0 })
+    table.events += s.version - s.base
+  }
+  for (const e of p.recent) {
+    table.recent.remember(e.eventId, table.streams.get(e.streamId)?.id ?? e.streamId, e.version, e.index)
+  }
+  table.newEpoch()
   return table
+}
+
+/**
+ * Applies a delta checkpoint to `table` if it continues it (its `since` is the table's `appliedTo` and each stream
+ * continues from the table's version). Returns a reason, without changing the table, when it does not; throws (an
+ * `Error`) on a CRC mismatch or malformed bytes.
+ */
+export const applyDelta = (table: StreamTable, bytes: Uint8Array): string | undefined => {
+  const p = parse(bytes)
+  if (p.since === undefined) return "a full checkpoint, not a delta"
+  if (p.since !== table.appliedTo) return `it continues index ${p.since}, the table is at ${table.appliedTo}`
+  for (const s of p.streams) {
+    const have = table.streams.get(s.id)
+    if ((have?.version ?? s.base) !== s.base) {
+      return `stream ${s.id} continues from version ${s.base}, the table has ${have?.version ?? 0}`
+    }
+  }
+  for (const s of p.streams) {
+    let st = table.streams.get(s.id)
+    if (st === undefined) {
+      st = { id: s.id, version: s.base, base: s.base, indexes: new Float64Array(4), epoch: 0, since: 0 }
+      table.streams.set(s.id, st)
+    }
+    const n = s.version - s.base
+    st.indexes = grow(st.indexes, st.version - st.base + n)
+    st.indexes.set(s.indexes.subarray(0, n), st.version - st.base)
+    st.version = s.version
+    table.events += n
+  }
+  for (const e of p.recent) {
+    table.recent.remember(e.eventId, table.streams.get(e.streamId)?.id ?? e.streamId, e.version, e.index)
+  }
+  table.appliedTo = p.index
+  table.newEpoch()
+  return undefined
 }
