@@ -49,6 +49,20 @@ export const PAGE_BYTES = 4096
 export const BUFFER_BYTES = 128 * 1024
 
 /**
+ * Average bytes per durable write at or below which the writer asks for zero-filled next segments
+ * ({@link SegmentPipeline.SegmentPipeline.requestZeroFill}): small writes are latency-bound, and a write into
+ * zero-filled space skips a file-system metadata commit; large ones are bandwidth-bound, where writing every segment
+ * twice would cost more.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ZERO_FILL_MAX_AVERAGE_WRITE_BYTES = 64 * 1024
+
+/** Durable writes between two zero-fill decisions. */
+const ZERO_FILL_CHECK_WRITES = 64
+
+/**
  * Options for creating or opening a WAL for writing.
  *
  * @since 0.1.0
@@ -164,6 +178,8 @@ export interface WalWriter {
    * (`O_DSYNC`) or `"buffered"` (page cache, fdatasync on sync).
    */
   readonly writeMode: "direct" | "dsync" | "buffered"
+  /** Segments begun, since the writer opened, in a file the pipeline had zero-filled whole. */
+  readonly zeroFilledSegments: () => number
   /**
    * Appends entry records (term 0, type 0) in one write; fdatasyncs when `sync` is set; cuts a new segment when
    * etcd would. With `commit`, a state record `HardState{0, 0, commit}` announcing the group's last index comes
@@ -268,16 +284,32 @@ const makeWriter = (
       })
     )
 
+    // Zero-filled next segments (SegmentPipeline) while this segment's durable writes are small: each is then a data
+    // write only, without the file-system metadata commit a write into preallocated space costs (~130 → ~85 µs for
+    // 16 KiB on ext4). Decided from the current segment's writes, re-checked every ZERO_FILL_CHECK_WRITES writes.
+    let segmentWrites = 0
+    let segmentWriteBytes = 0
+    let zeroFilledSegments = 0
+    const noteWrite = (bytes: number) => {
+      segmentWrites++
+      segmentWriteBytes += bytes
+      if (dsync && segmentWrites % ZERO_FILL_CHECK_WRITES === 0) {
+        pipeline.requestZeroFill(segmentWriteBytes / segmentWrites <= ZERO_FILL_MAX_AVERAGE_WRITE_BYTES)
+      }
+    }
+
     const writeEncoded = Effect.gen(function*() {
       if (direct) {
         const aligned = encoder.takeAligned()
         yield* Fsx.writeAll(tail.fd, tail.path, aligned.bytes, tail.offset - aligned.prefixBytes)
         encoder.carryTail()
         tail.offset += aligned.newBytes
+        noteWrite(aligned.bytes.length)
       } else {
         const bytes = encoder.take()
         yield* Fsx.writeAll(tail.fd, tail.path, bytes, tail.offset)
         tail.offset += bytes.length
+        noteWrite(bytes.length)
       }
       for (const f of frames) {
         tail.model.write(LENGTH_WORD_BYTES)
@@ -328,6 +360,9 @@ const makeWriter = (
       yield* Fsx.closeQuietly(tail.fd)
       tail = { fd: file.fd, path, segment: next, offset: headerBytes, model: new PageWriterModel(headerBytes) }
       segments.push(next)
+      segmentWrites = 0
+      segmentWriteBytes = 0
+      if (file.zeroFilled) zeroFilledSegments++
     })
 
     const afterSave = Effect.fnUntraced(function*(sync: boolean) {
@@ -414,6 +449,7 @@ const makeWriter = (
       segments: () => segments,
       tailOffset: () => tail.offset,
       writeMode: direct ? "direct" : dsync ? "dsync" : "buffered",
+      zeroFilledSegments: () => zeroFilledSegments,
       save,
       saveBatches,
       saveSnapshot,
