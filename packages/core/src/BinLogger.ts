@@ -253,7 +253,12 @@ export interface Status {
   /** The archive, when configured: its directory and the newest archived segment's sequence (-1: none). */
   readonly archive: { readonly dir: string; readonly lastSeq: bigint } | undefined
   /** How segments are written (`Wal.WalWriter.writeMode`) and which code computes CRC-32C (`Crc32c.implementation`). */
-  readonly io: { readonly writeMode: "direct" | "dsync" | "buffered"; readonly crc32c: string }
+  readonly io: {
+    readonly writeMode: "direct" | "dsync" | "buffered"
+    readonly crc32c: string
+    /** Segments begun since start in a zero-filled file (asked for while durable writes are small). */
+    readonly zeroFilledSegments: number
+  }
 }
 
 /**
@@ -589,7 +594,11 @@ export const make = Effect.fn("BinLogger.make")(function*(
       archive: archiveDir === undefined || archiveState === undefined
         ? undefined
         : { dir: archiveDir, lastSeq: archiveState.lastSeq },
-      io: { writeMode: writer.writeMode, crc32c: Crc32c.implementation }
+      io: {
+        writeMode: writer.writeMode,
+        crc32c: Crc32c.implementation,
+        zeroFilledSegments: writer.zeroFilledSegments()
+      }
     }
   })
 

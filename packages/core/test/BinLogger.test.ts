@@ -524,6 +524,8 @@ describe("BinLogger: recovery", () => {
       assert.deepStrictEqual(modes, [direct, "dsync", "buffered"])
       const status = yield* withLogger(root, (log) => log.status)
       assert.strictEqual(status.io.crc32c, Crc32c.implementation)
+      // no segment cut yet, so none begun zero-filled (test/SegmentPipeline.test.ts covers zero-fill)
+      assert.strictEqual(status.io.zeroFilledSegments, 0)
     }))
 
   it.effect("a .snap.tmp left by a crash inside Snap.save is removed on start", () =>
