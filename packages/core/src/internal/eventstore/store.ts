@@ -196,6 +196,7 @@ export const make = (
         lastCheckpoint = d.index
         chain.deltas++
       }
+      if (chain.deltas > 0) table.compact()
     }
     table ??= new Table.StreamTable(window)
     const from = BigInt(table.appliedTo) + 1n

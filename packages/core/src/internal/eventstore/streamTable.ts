@@ -133,6 +133,14 @@ export class StreamTable {
     this.recentMark = this.recent.remembered
   }
 
+  /** Trims every index list to its events (a table rebuilt from deltas grew its lists by doubling). */
+  compact(): void {
+    for (const s of this.streams.values()) {
+      const n = s.version - s.base
+      if (s.indexes.length > n + 4) s.indexes = s.indexes.slice(0, Math.max(4, n))
+    }
+  }
+
   /** Bytes used by the index lists (allocated). */
   indexBytes(): number {
     let n = 0
