@@ -1,6 +1,6 @@
 // `npm run torture -- --cycles N`: many SIGKILL cycles of the BinLogger crash test, then the full check.
-// (The CLI and projection crash tests have their own torture scripts beside their tests; this runs them too when
-// they exist.)
+// (The CLI, event-store and projection crash tests have their own torture scripts beside their tests; this runs them
+// too when they exist.)
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
 import * as NFS from "node:fs"
@@ -29,7 +29,7 @@ process.stdout.write(
 )
 NFS.rmSync(root, { recursive: true, force: true })
 
-for (const script of ["./torture-cli.ts", "../../../projections/test/crash/torture.ts"]) {
+for (const script of ["./torture-cli.ts", "./torture-eventstore.ts", "../../../projections/test/crash/torture.ts"]) {
   const path = fileURLToPath(new URL(script, import.meta.url))
   if (!NFS.existsSync(path)) continue
   const r = ChildProcess.spawnSync(process.execPath, [path, "--cycles", String(cycles)], { stdio: "inherit" })
