@@ -12,6 +12,7 @@ import * as OS from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as BinLogger from "../../src/BinLogger.ts"
+import { cyclesArg } from "./args.ts"
 
 /** Node 24 of the repository (the system node may be older) and the command line's entry point. */
 export const NODE = fileURLToPath(new URL("../../../../node_modules/.bin/node", import.meta.url))
@@ -243,13 +244,7 @@ export const runBin = (
 const isMain = process.argv[1] !== undefined && Path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)
 
 if (isMain) {
-  const args = process.argv.slice(2)
-  const at = args.indexOf("--cycles")
-  const cycles = at >= 0 ? Number(args[at + 1]) : 50
-  if (!Number.isInteger(cycles) || cycles < 1) {
-    process.stderr.write("usage: node torture-cli.ts --cycles N\n")
-    process.exit(2)
-  }
+  const cycles = cyclesArg("node torture-cli.ts", 50)
   const root = NFS.mkdtempSync(Path.join(OS.tmpdir(), "binlog-torture-cli-"))
   const walDir = Path.join(root, "wal")
   const snapDir = Path.join(root, "snap")

@@ -5,15 +5,10 @@ import * as Effect from "effect/Effect"
 import * as NFS from "node:fs"
 import * as OS from "node:os"
 import * as Path from "node:path"
+import { cyclesArg } from "./args.ts"
 import { runTransferCycles } from "./transfers.ts"
 
-const args = process.argv.slice(2)
-const at = args.indexOf("--cycles")
-const cycles = at >= 0 ? Number(args[at + 1]) : 100
-if (!Number.isInteger(cycles) || cycles < 1) {
-  process.stderr.write("usage: torture-eventstore.ts --cycles N\n")
-  process.exit(2)
-}
+const cycles = cyclesArg("torture-eventstore.ts", 100)
 const root = NFS.mkdtempSync(Path.join(OS.tmpdir(), "binlog-torture-es-"))
 const seed = Date.now() % 100000
 const report = await Effect.runPromise(runTransferCycles(root, cycles, seed))

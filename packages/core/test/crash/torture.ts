@@ -7,16 +7,11 @@ import * as NFS from "node:fs"
 import * as OS from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { cyclesArg } from "./args.ts"
 import { runCycles } from "./cycle.ts"
 import { check } from "./verify.ts"
 
-const args = process.argv.slice(2)
-const at = args.indexOf("--cycles")
-const cycles = at >= 0 ? Number(args[at + 1]) : 100
-if (!Number.isInteger(cycles) || cycles < 1) {
-  process.stderr.write("usage: npm run torture -- --cycles N\n")
-  process.exit(2)
-}
+const cycles = cyclesArg("npm run torture --", 100)
 const root = NFS.mkdtempSync(Path.join(OS.tmpdir(), "binlog-torture-"))
 const walDir = Path.join(root, "wal")
 const snapDir = Path.join(root, "snap")
