@@ -19,14 +19,11 @@
  *   index: 8 bytes per event) through a positional reader with a lazily built per-segment offset index (8 bytes per
  *   indexed entry), so it never scans the log; `readAll` reads the global order, optionally following live. Both
  *   decode lazily and upcast through the `EventType` registry given; only durable entries are visible.
- * - **Restart**: the stream table is checkpointed every `checkpointEvery` events (and when the store closes),
- *   written atomically (temp file, fsync, rename, fsync dir) after the covered entries are durable. A checkpoint is
- *   a delta (`dir/streams-<index>.delta`: the streams and ids changed since the previous checkpoint, O(events since))
- *   unless a full one (`dir/streams-<index>.ckpt`, O(events in the table)) is due: the first, after a failed write,
- *   after {@link MAX_DELTA_CHECKPOINTS} deltas, or once the deltas hold as many events as the last full one, so the
- *   cost per event stays constant as the log grows. Start loads the newest valid full checkpoint not beyond the log's
- *   end, applies the deltas that continue it, and replays only the tail (entry headers, no payloads); a damaged
- *   delta ends the chain there and the tail is replayed from that point.
+ * - **Restart**: every `checkpointEvery` events (and at close) the stream table is checkpointed, atomically, once the
+ *   covered entries are durable: as a delta of what changed since the previous checkpoint (`streams-<index>.delta`),
+ *   or whole (`.ckpt`) for the first, after {@link MAX_DELTA_CHECKPOINTS} deltas, or once the deltas hold as many
+ *   events as the last whole one (so the cost per event stays constant). Start loads the newest valid whole one,
+ *   the deltas that continue it, and replays only the tail (entry headers); a damaged delta ends the chain there.
  *
  * Limits: {@link MAX_APPEND_EVENTS} events per append; ids up to `Envelope.MAX_ID_BYTES`; an encoded event must fit
  * the logger's `maxEntryBytes` (checked while the append is prepared, so an oversized event fails the append as
