@@ -180,35 +180,35 @@ export class EntryIndex {
 
   /** The segment holding `index` (the last whose name index is ≤ `index`), refreshing the listing if needed. */
   private segmentFor(index: bigint): Effect.Effect<Seg, WalIoError | IndexUnavailable> {
-    const self = this
-    return Effect.gen(function*() {
-      const find = () => {
-        for (let i = self.segs.length - 1; i >= 0; i--) if (self.segs[i]!.nameIndex <= index) return i
-        return -1
-      }
-      let i = find()
-      const last = self.segs[i]
-      const beyondIndexed = last === undefined || last.firstIndex === undefined ||
-        index >= last.firstIndex + BigInt(last.count)
-      // a newer segment can only matter for an index past what the last segment has shown so far
-      if (i < 0 || (i === self.segs.length - 1 && beyondIndexed)) {
-        yield* self.refreshListing()
-        i = find()
-      }
-      if (i < 0) {
-        return yield* new IndexUnavailable({
-          index: index.toString(),
-          firstIndex: (self.segs[0]?.nameIndex ?? 0n).toString(),
-          reason: "no segment holds this index (purged?)"
-        })
-      }
-      return self.segs[i]!
-    })
+    return this.segmentForWith(this, index)
   }
+
+  private readonly segmentForWith = Effect.fnUntraced(function*(self: EntryIndex, index: bigint) {
+    const find = () => {
+      for (let i = self.segs.length - 1; i >= 0; i--) if (self.segs[i]!.nameIndex <= index) return i
+      return -1
+    }
+    let i = find()
+    const last = self.segs[i]
+    const beyondIndexed = last === undefined || last.firstIndex === undefined ||
+      index >= last.firstIndex + BigInt(last.count)
+    // a newer segment can only matter for an index past what the last segment has shown so far
+    if (i < 0 || (i === self.segs.length - 1 && beyondIndexed)) {
+      yield* self.refreshListing()
+      i = find()
+    }
+    if (i < 0) {
+      return yield* new IndexUnavailable({
+        index: index.toString(),
+        firstIndex: (self.segs[0]?.nameIndex ?? 0n).toString(),
+        reason: "no segment holds this index (purged?)"
+      })
+    }
+    return self.segs[i]!
+  })
 
   /** Indexes `seg` from where its last scan stopped until `upTo` is indexed or the segment's data ends. */
   private scan(seg: Seg, upTo: bigint): Effect.Effect<void, WalReadError | IndexUnavailable> {
-    const self = this
     return Effect.acquireUseRelease(
       Effect.try({
         try: () => NFS.openSync(seg.path, "r"),
@@ -217,46 +217,47 @@ export class EntryIndex {
             ? new IndexUnavailable({ index: upTo.toString(), firstIndex: "?", reason: `${seg.name} was purged` })
             : ioError("open", seg.path)(cause)
       }),
-      (fd) =>
-        Effect.gen(function*() {
-          let refreshed = 0
-          if (self.loadSaved(seg, NFS.fstatSync(fd).size)) return
-          // a sealed segment is indexed whole, once (and its table saved); the active one only as far as needed
-          const goal = seg.sealed ? MAX_U64 : upTo
-          while (!seg.complete && (seg.firstIndex === undefined || seg.firstIndex + BigInt(seg.count) <= goal)) {
-            const size = NFS.fstatSync(fd).size
-            const outcome = yield* Effect.try({
-              try: () => self.scanChunk(fd, seg, size, goal),
-              catch: (cause) => cause instanceof ScanFailure ? cause.error : ioError("read", seg.path)(cause)
-            })
-            if (outcome === "progress") {
-              refreshed = 0
-              continue
-            }
-            // end of the data on disk
-            if (!seg.sealed) yield* self.refreshListing()
-            if (seg.sealed) {
-              // a sealed segment ends where its data ends; re-read once in case it was sealed after our last read
-              if (refreshed++ > 0) {
-                seg.complete = true
-                self.save(seg, size)
-              }
-              continue
-            }
-            if (refreshed++ > 2) {
-              return yield* new UnexpectedEof({
-                file: seg.name,
-                offset: seg.scanOffset,
-                reason: "record-past-end-of-file",
-                droppedBytes: 0,
-                lastSegment: true
-              })
-            }
-          }
-        }),
+      (fd) => this.scanWith(this, seg, upTo, fd),
       (fd) => Effect.sync(() => NFS.closeSync(fd))
     )
   }
+
+  private readonly scanWith = Effect.fnUntraced(function*(self: EntryIndex, seg: Seg, upTo: bigint, fd: number) {
+    let refreshed = 0
+    if (self.loadSaved(seg, NFS.fstatSync(fd).size)) return
+    // a sealed segment is indexed whole, once (and its table saved); the active one only as far as needed
+    const goal = seg.sealed ? MAX_U64 : upTo
+    while (!seg.complete && (seg.firstIndex === undefined || seg.firstIndex + BigInt(seg.count) <= goal)) {
+      const size = NFS.fstatSync(fd).size
+      const outcome = yield* Effect.try({
+        try: () => self.scanChunk(fd, seg, size, goal),
+        catch: (cause) => cause instanceof ScanFailure ? cause.error : ioError("read", seg.path)(cause)
+      })
+      if (outcome === "progress") {
+        refreshed = 0
+        continue
+      }
+      // end of the data on disk
+      if (!seg.sealed) yield* self.refreshListing()
+      if (seg.sealed) {
+        // a sealed segment ends where its data ends; re-read once in case it was sealed after our last read
+        if (refreshed++ > 0) {
+          seg.complete = true
+          self.save(seg, size)
+        }
+        continue
+      }
+      if (refreshed++ > 2) {
+        return yield* new UnexpectedEof({
+          file: seg.name,
+          offset: seg.scanOffset,
+          reason: "record-past-end-of-file",
+          droppedBytes: 0,
+          lastSegment: true
+        })
+      }
+    }
+  })
 
   /** One chunk of a scan, synchronous. Returns whether it made progress or reached the end of the data. */
   private scanChunk(fd: number, seg: Seg, size: number, upTo: bigint): "progress" | "end" {
@@ -322,36 +323,40 @@ export class EntryIndex {
    * be durable.
    */
   read(indexes: ReadonlyArray<bigint>): Effect.Effect<Array<PositionedEntry>, EntryReadError> {
-    const self = this
-    return this.lock.withPermits(1)(Effect.gen(function*() {
-      const out = new Array<PositionedEntry>(indexes.length)
-      // group positions by segment, preserving ascending order within a group
-      const order = indexes.map((_, i) => i)
-      let sorted = true
-      for (let k = 1; k < indexes.length && sorted; k++) sorted = indexes[k - 1]! <= indexes[k]!
-      if (!sorted) {
-        order.sort((a, b) => {
-          const x = indexes[a]!
-          const y = indexes[b]!
-          return x < y ? -1 : x > y ? 1 : 0
-        })
-      }
-      let i = 0
-      while (i < order.length) {
-        const seg = yield* self.segmentFor(indexes[order[i]!]!)
-        const group: Array<number> = []
-        const nextSeg = self.segs[self.segs.indexOf(seg) + 1]
-        while (i < order.length && (nextSeg === undefined || indexes[order[i]!]! < nextSeg.nameIndex)) {
-          group.push(order[i]!)
-          i++
-        }
-        const last = indexes[group[group.length - 1]!]!
-        if (seg.firstIndex === undefined || seg.firstIndex + BigInt(seg.count) <= last) yield* self.scan(seg, last)
-        yield* self.readGroup(seg, group, indexes, out)
-      }
-      return out
-    }))
+    return this.lock.withPermits(1)(this.readWith(this, indexes))
   }
+
+  // The bodies of read, segmentFor and scan are generator functions made once per index (Effect.fnUntraced): one
+  // made per call gets its own map in V8's old generation, which keeps what the call captured (here the entries
+  // read) alive through young-generation GCs (ARCHITECTURE.md, "Performance rules").
+  private readonly readWith = Effect.fnUntraced(function*(self: EntryIndex, indexes: ReadonlyArray<bigint>) {
+    const out = new Array<PositionedEntry>(indexes.length)
+    // group positions by segment, preserving ascending order within a group
+    const order = indexes.map((_, i) => i)
+    let sorted = true
+    for (let k = 1; k < indexes.length && sorted; k++) sorted = indexes[k - 1]! <= indexes[k]!
+    if (!sorted) {
+      order.sort((a, b) => {
+        const x = indexes[a]!
+        const y = indexes[b]!
+        return x < y ? -1 : x > y ? 1 : 0
+      })
+    }
+    let i = 0
+    while (i < order.length) {
+      const seg = yield* self.segmentFor(indexes[order[i]!]!)
+      const group: Array<number> = []
+      const nextSeg = self.segs[self.segs.indexOf(seg) + 1]
+      while (i < order.length && (nextSeg === undefined || indexes[order[i]!]! < nextSeg.nameIndex)) {
+        group.push(order[i]!)
+        i++
+      }
+      const last = indexes[group[group.length - 1]!]!
+      if (seg.firstIndex === undefined || seg.firstIndex + BigInt(seg.count) <= last) yield* self.scan(seg, last)
+      yield* self.readGroup(seg, group, indexes, out)
+    }
+    return out
+  })
 
   private readGroup(
     seg: Seg,
