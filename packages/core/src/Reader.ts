@@ -425,114 +425,118 @@ export const entries = (
   from: bigint,
   options: EntriesOptions = {}
 ): Stream.Stream<RecordCodec.EntryValue, WalReadError> =>
-  Stream.scoped(Stream.fromPull(Effect.gen(function*() {
-    let to = options.to
-    const live = to !== undefined
-    const { locations, segments } = yield* selectWithArchive(dir, options.archiveDir, from)
-    const source = yield* makeSource(dir, segments, options.chunkBytes ?? READ_CHUNK_BYTES, live, locations)
-    // indexes start at 1: reading "from 0" means from the beginning
-    let expected = from < 1n ? 1n : from
-    let deferred: WalReadError | undefined = undefined
-    // complete entries decoded beyond `to`: not visible yet, handed out once `to` passes them
-    const pending: Array<RecordCodec.EntryValue> = []
-    let stalls = 0
+  Stream.scoped(Stream.fromPull(openEntries(dir, from, options)))
 
-    /** Takes one record: an entry goes to `out` (or `pending`); returns the error that must stop the stream. */
-    const accept = (rec: PositionedRecord, out: Array<RecordCodec.EntryValue>): WalReadError | undefined => {
-      if (rec.type !== ENTRY_TYPE) {
-        if (!KNOWN_TYPES.has(rec.type)) {
-          return new UnknownRecordType({ file: rec.file, offset: rec.offset, recordType: rec.type.toString() })
-        }
-        return undefined
+// made once (Effect.fnUntraced): a generator function made per read would get its own map in V8's old generation,
+// keeping the read's source and its chunk alive through young-generation GCs (ARCHITECTURE.md, "Performance rules")
+const openEntries = Effect.fnUntraced(function*(dir: string, from: bigint, options: EntriesOptions) {
+  let to = options.to
+  const live = to !== undefined
+  const { locations, segments } = yield* selectWithArchive(dir, options.archiveDir, from)
+  const source = yield* makeSource(dir, segments, options.chunkBytes ?? READ_CHUNK_BYTES, live, locations)
+  // indexes start at 1: reading "from 0" means from the beginning
+  let expected = from < 1n ? 1n : from
+  let deferred: WalReadError | undefined = undefined
+  // complete entries decoded beyond `to`: not visible yet, handed out once `to` passes them
+  const pending: Array<RecordCodec.EntryValue> = []
+  let stalls = 0
+
+  /** Takes one record: an entry goes to `out` (or `pending`); returns the error that must stop the stream. */
+  const accept = (rec: PositionedRecord, out: Array<RecordCodec.EntryValue>): WalReadError | undefined => {
+    if (rec.type !== ENTRY_TYPE) {
+      if (!KNOWN_TYPES.has(rec.type)) {
+        return new UnknownRecordType({ file: rec.file, offset: rec.offset, recordType: rec.type.toString() })
       }
-      const e = decodeEntry(rec)
-      if (e instanceof RecordDecodeError) return e
-      if (e.index < from) return undefined
-      if (e.index < expected) {
-        return new EntryOverwrite({
-          file: rec.file,
-          offset: rec.offset,
-          expected: expected.toString(),
-          actual: e.index.toString()
-        })
-      }
-      if (e.index > expected) {
-        return new IndexGap({
-          file: rec.file,
-          offset: rec.offset,
-          expected: expected.toString(),
-          actual: e.index.toString()
-        })
-      }
-      expected++
-      if (to === undefined || e.index <= to) out.push(e)
-      else pending.push(e)
       return undefined
     }
+    const e = decodeEntry(rec)
+    if (e instanceof RecordDecodeError) return e
+    if (e.index < from) return undefined
+    if (e.index < expected) {
+      return new EntryOverwrite({
+        file: rec.file,
+        offset: rec.offset,
+        expected: expected.toString(),
+        actual: e.index.toString()
+      })
+    }
+    if (e.index > expected) {
+      return new IndexGap({
+        file: rec.file,
+        offset: rec.offset,
+        expected: expected.toString(),
+        actual: e.index.toString()
+      })
+    }
+    expected++
+    if (to === undefined || e.index <= to) out.push(e)
+    else pending.push(e)
+    return undefined
+  }
 
-    /** Live reads: the current segment ended; move to a newer one or re-read this one. */
-    const atEnd = Effect.gen(function*() {
-      const listing = yield* Segment.list(dir)
-      const known = source.lastSegments[source.lastSegments.length - 1]!
-      const newer = listing.segments.filter((s) => s.seq > known.seq)
-      if (newer.length > 0 && source.sealedChecked) {
-        source.extend(newer)
-        source.sealedChecked = false
-        source.done = false
-        stalls = 0
-        return
-      }
-      // either the segment was sealed after our last read (read it again to its true end) or the writer has
-      // written more into it since: re-read from the same offset
-      source.sealedChecked = newer.length > 0
-      if (stalls++ > 2) {
-        return yield* new IndexGap({
-          file: known.name,
-          offset: source.tail().offset,
-          expected: expected.toString(),
-          actual: "end of log"
-        })
-      }
-      yield* source.refresh()
-    })
+  /** Live reads: the current segment ended; move to a newer one or re-read this one. */
+  const atEnd = Effect.gen(function*() {
+    const listing = yield* Segment.list(dir)
+    const known = source.lastSegments[source.lastSegments.length - 1]!
+    const newer = listing.segments.filter((s) => s.seq > known.seq)
+    if (newer.length > 0 && source.sealedChecked) {
+      source.extend(newer)
+      source.sealedChecked = false
+      source.done = false
+      stalls = 0
+      return
+    }
+    // either the segment was sealed after our last read (read it again to its true end) or the writer has
+    // written more into it since: re-read from the same offset
+    source.sealedChecked = newer.length > 0
+    if (stalls++ > 2) {
+      return yield* new IndexGap({
+        file: known.name,
+        offset: source.tail().offset,
+        expected: expected.toString(),
+        actual: "end of log"
+      })
+    }
+    yield* source.refresh()
+  })
 
-    const pull: Effect.Effect<Chunk, WalReadError | Cause.Done> = Effect.gen(function*() {
-      while (true) {
-        const out: Array<RecordCodec.EntryValue> = []
-        while (pending.length > 0 && to !== undefined && pending[0]!.index <= to) out.push(pending.shift()!)
-        if (out.length > 0) return out as unknown as Chunk
-        if (to !== undefined && expected > to) {
-          if (options.follow === undefined) return yield* Cause.done()
-          const next = yield* options.follow(to)
-          if (next > to) {
-            to = next
-            stalls = 0
-          }
-          continue
-        }
-        if (source.done) {
-          if (!live) return yield* Cause.done()
-          yield* atEnd
-          continue
-        }
-        if (deferred !== undefined) return yield* deferred
-        const batch = yield* source.next()
-        for (let i = 0; i < batch.length; i++) {
-          const failure = accept(batch[i]!, out)
-          if (failure !== undefined) {
-            // hand out the good entries before the bad record first; fail on the next pull
-            if (out.length === 0) return yield* failure
-            deferred = failure
-            break
-          }
-        }
-        if (out.length > 0) {
+  const pull: Effect.Effect<Chunk, WalReadError | Cause.Done> = Effect.gen(function*() {
+    while (true) {
+      const out: Array<RecordCodec.EntryValue> = []
+      while (pending.length > 0 && to !== undefined && pending[0]!.index <= to) out.push(pending.shift()!)
+      if (out.length > 0) return out as unknown as Chunk
+      if (to !== undefined && expected > to) {
+        if (options.follow === undefined) return yield* Cause.done()
+        const next = yield* options.follow(to)
+        if (next > to) {
+          to = next
           stalls = 0
-          return out as unknown as Chunk
+        }
+        continue
+      }
+      if (source.done) {
+        if (!live) return yield* Cause.done()
+        yield* atEnd
+        continue
+      }
+      if (deferred !== undefined) return yield* deferred
+      const batch = yield* source.next()
+      for (let i = 0; i < batch.length; i++) {
+        const failure = accept(batch[i]!, out)
+        if (failure !== undefined) {
+          // hand out the good entries before the bad record first; fail on the next pull
+          if (out.length === 0) return yield* failure
+          deferred = failure
+          break
         }
       }
-    })
-    return pull
-  })))
+      if (out.length > 0) {
+        stalls = 0
+        return out as unknown as Chunk
+      }
+    }
+  })
+  return pull
+})
 
 const KNOWN_TYPES: ReadonlySet<bigint> = new Set([1n, 2n, 3n, 4n, 5n])

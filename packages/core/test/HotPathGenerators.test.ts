@@ -30,6 +30,7 @@ const HOT_MODULES: ReadonlyArray<{ readonly file: string; readonly once: Readonl
   { file: "core/src/EventStore.ts", once: [] },
   { file: "core/src/internal/eventstore/store.ts", once: ["make"] },
   { file: "core/src/internal/eventstore/entryIndex.ts", once: ["make"] },
+  { file: "core/src/internal/recordSource.ts", once: [] },
   { file: "core/src/BinLogger.ts", once: ["make", "withSnapshot", "finalizer"] },
   { file: "projections/src/internal/engine.ts", once: [] },
   { file: "projections/src/SnapshotRunner.ts", once: [] },

@@ -289,8 +289,7 @@ export const makeSource = (
   live: boolean,
   locations?: ReadonlyMap<string, string>
 ): Effect.Effect<RecordSource, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const source = new RecordSource(dir, [...segments], chunkBytes, live, locations)
-    yield* Effect.addFinalizer(() => source.close)
-    return source
-  })
+  Effect.tap(
+    Effect.sync(() => new RecordSource(dir, [...segments], chunkBytes, live, locations)),
+    (source) => Effect.addFinalizer(() => source.close)
+  )
