@@ -295,7 +295,10 @@ export class BinLogger extends Context.Service<BinLogger, {
   ) => Effect.Effect<Option.Option<A>, E | SnapshotLeaseBusy | ReleaseError, R>
   /**
    * Entries from `from` (≥ 1) to `to` (default: the current index) as a bounded-memory stream; with `follow`, it
-   * continues with new entries as they become durable and never ends by itself.
+   * continues with new entries as they become durable and never ends by itself. A read of entries this logger wrote
+   * begins at a seek point at most 256 entries before `from` (`Wal.WalWriter.seekPoint`; a lease of the last 100
+   * entries of a full 64 MB segment read in ~1–2 ms instead of ~50 ms); older entries are decoded from the start of
+   * their segment.
    */
   readonly read: (
     from: bigint,
@@ -419,7 +422,9 @@ export const make = Effect.fn("BinLogger.make")(function*(
     return Reader.entries(walDir, from, {
       to,
       follow: options.follow ? awaitAbove : undefined,
-      archiveDir
+      archiveDir,
+      // begin near `from` (a group start this writer wrote) instead of decoding its segment from the start
+      start: writer.seekPoint(from)
     }).pipe(
       Stream.mapArray((chunk): NonEmptyReadonlyArray<LogEntry> => {
         holds.set(id, chunk[chunk.length - 1]!.index)

@@ -405,6 +405,13 @@ export interface EntriesOptions {
    * read from there, then the live ones.
    */
   readonly archiveDir?: string | undefined
+  /**
+   * A record boundary at or before `from` in the segment that holds `from`, with the running CRC before that record
+   * (`Wal.WalWriter.seekPoint`): decoding begins there instead of at the segment's start, so a read of recent
+   * entries does not decode the whole segment before them. Ignored when `segment` is not the segment that holds
+   * `from`. A wrong point never yields other entries: the read fails (CRC mismatch, index gap) or ends early.
+   */
+  readonly start?: { readonly segment: string; readonly offset: number; readonly crc: number } | undefined
 }
 
 type Chunk = readonly [RecordCodec.EntryValue, ...Array<RecordCodec.EntryValue>]
@@ -434,6 +441,9 @@ const openEntries = Effect.fnUntraced(function*(dir: string, from: bigint, optio
   const live = to !== undefined
   const { locations, segments } = yield* selectWithArchive(dir, options.archiveDir, from)
   const source = yield* makeSource(dir, segments, options.chunkBytes ?? READ_CHUNK_BYTES, live, locations)
+  if (options.start !== undefined && segments[0]?.name === options.start.segment) {
+    source.startAt(options.start.segment, options.start.offset, options.start.crc)
+  }
   // indexes start at 1: reading "from 0" means from the beginning
   let expected = from < 1n ? 1n : from
   let deferred: WalReadError | undefined = undefined

@@ -63,6 +63,17 @@ export const ZERO_FILL_MAX_AVERAGE_WRITE_BYTES = 64 * 1024
 const ZERO_FILL_CHECK_WRITES = 64
 
 /**
+ * Seek points kept by a writer ({@link WalWriter.seekPoint}); when full, the older half is dropped.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const SEEK_POINTS = 4096
+
+/** Entries at least between two seek points of one segment (a read decodes fewer than this many before `from`). */
+export const SEEK_POINT_STRIDE_ENTRIES = 256
+
+/**
  * Options for creating or opening a WAL for writing.
  *
  * @since 0.1.0
@@ -180,6 +191,15 @@ export interface WalWriter {
   readonly writeMode: "direct" | "dsync" | "buffered"
   /** Segments begun, since the writer opened, in a file the pipeline had zero-filled whole. */
   readonly zeroFilledSegments: () => number
+  /**
+   * The latest point, written since the writer opened, where a read of `index` can begin instead of at the start of
+   * the segment: a record boundary at or before the entry `index` in a segment (the start of a group written by
+   * `saveBatches`, at most {@link SEEK_POINT_STRIDE_ENTRIES} entries before `index` while it is in the last
+   * {@link SEEK_POINTS} points), with the running CRC before it (`Reader.EntriesOptions.start`).
+   */
+  readonly seekPoint: (
+    index: bigint
+  ) => { readonly segment: string; readonly offset: number; readonly crc: number; readonly index: bigint } | undefined
   /**
    * Appends entry records (term 0, type 0) in one write; fdatasyncs when `sync` is set; cuts a new segment when
    * etcd would. With `commit`, a state record `HardState{0, 0, commit}` announcing the group's last index comes
@@ -391,6 +411,34 @@ const makeWriter = (
       yield* afterSave(sync)
     })
 
+    // seek points: group starts (segment, offset, CRC before the group), at least SEEK_POINT_STRIDE_ENTRIES apart
+    const points: Array<
+      { readonly segment: string; readonly offset: number; readonly crc: number; readonly index: bigint }
+    > = []
+    const notePoint = (first: bigint) => {
+      const last = points[points.length - 1]
+      if (
+        last !== undefined && last.segment === tail.segment.name &&
+        (first < last.index || first - last.index < BigInt(SEEK_POINT_STRIDE_ENTRIES))
+      ) return
+      if (last !== undefined && first <= last.index) return
+      if (points.length >= SEEK_POINTS) points.splice(0, SEEK_POINTS / 2)
+      points.push({ segment: tail.segment.name, offset: tail.offset, crc: encoder.crc, index: first })
+    }
+    const seekPoint = (index: bigint) => {
+      let lo = 0
+      let hi = points.length - 1
+      let found = -1
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1
+        if (points[mid]!.index <= index) {
+          found = mid
+          lo = mid + 1
+        } else hi = mid - 1
+      }
+      return found < 0 ? undefined : points[found]
+    }
+
     const saveBatches = Effect.fnUntraced(function*(
       first: bigint,
       batches: ReadonlyArray<ReadonlyArray<Uint8Array>>,
@@ -400,6 +448,7 @@ const makeWriter = (
       let count = 0
       for (const b of batches) count += b.length
       if (count === 0 && commit === undefined) return
+      if (count > 0) notePoint(first)
       if (commit !== undefined) {
         state = { term: 0n, vote: 0n, commit }
         encodeRecord(RecordType.state, Proto.encodeHardState(state))
@@ -450,6 +499,7 @@ const makeWriter = (
       tailOffset: () => tail.offset,
       writeMode: direct ? "direct" : dsync ? "dsync" : "buffered",
       zeroFilledSegments: () => zeroFilledSegments,
+      seekPoint,
       save,
       saveBatches,
       saveSnapshot,

@@ -1,9 +1,11 @@
-// The segment pipeline's zero-fill: the pending file written with zeros on request, never written after it is taken,
-// and the WAL asking for it only while its durable writes are small.
+// The segment pipeline's zero-fill (the pending file written with zeros on request, never written after it is taken,
+// and the WAL asking for it only while its durable writes are small), and the writer's seek points.
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as NFS from "node:fs"
 import * as Path from "node:path"
+import * as Reader from "../src/Reader.ts"
 import * as SegmentPipeline from "../src/SegmentPipeline.ts"
 import * as Wal from "../src/Wal.ts"
 import { tempDir } from "./utils.ts"
@@ -103,5 +105,83 @@ describe("Wal: zero-filled segments for small durable writes", () => {
       const large = yield* run(200 * 1024, 100)
       assert.isAtLeast(large.segments, 5)
       assert.strictEqual(large.zeroFilled, 0)
+    }))
+})
+
+describe("Wal: seek points (reads of recent entries begin near them)", () => {
+  const collect = (dir: string, from: bigint, options: Reader.EntriesOptions) =>
+    Stream.runCollect(Reader.entries(dir, from, options)).pipe(
+      Effect.map((es) => es.map((e) => `${e.index}:${Buffer.from(e.data ?? new Uint8Array(0)).toString("hex")}`))
+    )
+
+  it.live("a read begun at the writer's seek point returns exactly what a read from the segment start returns", () =>
+    Effect.gen(function*() {
+      for (const direct of [false, true]) {
+        const dir = Path.join(yield* tempDir, "wal")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const w = yield* Wal.create(dir, { segmentSizeBytes: 64 * 1024, dsync: true, direct })
+          let next = 1n
+          let seed = 7
+          const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n
+          // groups of 1 to 600 entries of 0 to 300 bytes: many segments, seek points in most of them
+          for (let g = 0; g < 60; g++) {
+            const count = 1 + random(600)
+            const batch = Array.from({ length: count }, () => new Uint8Array(random(300)).fill(random(256)))
+            yield* w.saveBatches(next, [batch], true)
+            next += BigInt(count)
+          }
+          const last = next - 1n
+          assert.isAbove(w.segments().length, 10)
+          let seeked = 0
+          for (let from = 1n; from <= last; from += BigInt(1 + random(97))) {
+            const span = BigInt(random(700))
+            const to = from + span > last ? last : from + span
+            const start = w.seekPoint(from)
+            if (start !== undefined) {
+              assert.isTrue(start.index <= from)
+              seeked++
+            }
+            const plain = yield* collect(dir, from, { to }).pipe(
+              Effect.mapError((e) => new Error(`plain read ${from}..${to}: ${e.message}`))
+            )
+            const fromPoint = yield* collect(dir, from, { to, start }).pipe(
+              Effect.mapError((e) =>
+                new Error(
+                  `read ${from}..${to} from ${JSON.stringify({ ...start, index: String(start?.index) })}: ${e.message}`
+                )
+              )
+            )
+            assert.deepStrictEqual(fromPoint, plain, `from ${from} to ${to} (direct ${direct})`)
+            assert.strictEqual(plain.length, Number(to - from) + 1)
+          }
+          assert.isAbove(seeked, 100)
+        }))
+      }
+    }))
+
+  it.live("a seek point of another segment is ignored; a wrong offset never yields other entries", () =>
+    Effect.gen(function*() {
+      const dir = Path.join(yield* tempDir, "wal")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const w = yield* Wal.create(dir, { segmentSizeBytes: 64 * 1024, dsync: true })
+        const data = new Uint8Array(100).fill(1)
+        for (let i = 0; i < 40; i++) yield* w.saveBatches(BigInt(i * 300 + 1), [Array(300).fill(data)], true)
+        const point = w.seekPoint(6000n)!
+        assert.isDefined(point)
+        // a point of an older segment for a later read: ignored, the read is whole
+        const later = w.segments()[w.segments().length - 1]!.index + 5n
+        const whole = yield* collect(dir, later, { to: later + 10n, start: point })
+        assert.deepStrictEqual(
+          whole.map((e) => e.split(":")[0]),
+          Array.from({ length: 11 }, (_, i) => String(later + BigInt(i)))
+        )
+        // a point 8 bytes off: the read fails or ends early, but never hands out entries other than those asked for
+        const off = yield* Effect.result(
+          collect(dir, 6000n, { to: 6010n, start: { ...point, offset: point.offset + 8 } })
+        )
+        if (off._tag === "Success") {
+          for (const e of off.success) assert.isTrue(Number(e.split(":")[0]) >= 6000 && Number(e.split(":")[0]) <= 6010)
+        }
+      }))
     }))
 })

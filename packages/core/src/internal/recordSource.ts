@@ -95,6 +95,18 @@ export class RecordSource {
     this.crc = crc >>> 0
   }
 
+  /** Where the first segment's decoding begins instead of its start (see {@link startAt}). */
+  private start: { readonly segment: string; readonly offset: number; readonly crc: number } | undefined
+
+  /**
+   * Begins decoding the first segment at `offset` (a record boundary) with `crc` the running CRC before that record,
+   * instead of at the segment's start, when that segment is `segment` (before the first `next`). Its header is then
+   * not read again.
+   */
+  startAt(segment: string, offset: number, crc: number): void {
+    this.start = { segment, offset, crc: crc >>> 0 }
+  }
+
   /** Closes the current segment file, if any (also registered as the scope's finalizer). */
   get close(): Effect.Effect<void> {
     return Effect.suspend(() => {
@@ -138,6 +150,13 @@ export class RecordSource {
       this.decoder = new SegmentDecoder(segment.name, size, this.i === this.segments.length - 1, this.crc)
       this.buf = new Uint8Array(0)
       this.bufStart = 0
+      const start = this.start
+      this.start = undefined
+      if (start !== undefined && this.i === 0 && start.segment === segment.name && start.offset <= size) {
+        this.decoder.offset = start.offset
+        this.decoder.crc = start.crc
+        this.bufStart = start.offset
+      }
       return true
     })
   }
