@@ -70,7 +70,12 @@ const ZERO_FILL_CHECK_WRITES = 64
  */
 export const SEEK_POINTS = 4096
 
-/** Entries at least between two seek points of one segment (a read decodes fewer than this many before `from`). */
+/**
+ * Entries at least between two seek points of one segment (a read decodes fewer than this many before `from`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const SEEK_POINT_STRIDE_ENTRIES = 256
 
 /**
