@@ -103,7 +103,7 @@ export const make = (
     let fill: Fill | undefined
     const zeros = new Uint8Array(ZERO_FILL_CHUNK_BYTES)
 
-    /** Writes zeros over the file piece by piece until done or stopped, then syncs what it wrote. */
+    /** Writes zeros over the file piece by piece, each synced, until done or stopped. */
     const zeroFill = (path: string, f: Fill) =>
       Effect.acquireUseRelease(
         Fsx.open(path, NFS.constants.O_WRONLY),
@@ -139,7 +139,7 @@ export const make = (
       Effect.suspend(() => {
         if (f === undefined) return Effect.succeed(false)
         f.stop = true
-        return f.started ? Effect.as(Deferred.await(f.ended), f.done) : Effect.succeed(false)
+        return f.started ? Effect.map(Deferred.await(f.ended), () => f.done) : Effect.succeed(false)
       })
 
     const prepare = Effect.gen(function*() {
