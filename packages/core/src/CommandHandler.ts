@@ -233,16 +233,15 @@ export const make = <C, E extends EventType.Event, S, Err>(
       Effect.withSpan("CommandHandler.load", { attributes: { streamId } }, NO_STACK)
     )
 
-  /** Load without a span of its own (inside `handle`); a current cache entry costs one look-up. */
+  /** Load without a span of its own; a current cache entry costs one look-up (and is marked recently used). */
   const loadWith = (
     store: EventStore.EventStore["Service"],
-    streamId: string,
-    touch = true
+    streamId: string
   ): Effect.Effect<Loaded<S>, EventStore.ReadEventError, EventStore.EventStore> => {
     const cached = cachedOf(streamId)
     if (cached === undefined) return loadFrom(store, streamId, undefined)
     if (!store.isHeadUnsafe(streamId, cached.streamVersion, cached.index)) return loadFrom(store, streamId, cached)
-    if (touch) remember(streamId, cached)
+    remember(streamId, cached)
     return Effect.succeed(cached)
   }
 
@@ -376,8 +375,9 @@ export const make = <C, E extends EventType.Event, S, Err>(
     if (cached !== undefined && store.isHeadUnsafe(streamId, cached.streamVersion, cached.index)) {
       return decideAndAppend(store, streamId, command, opts, cached)
     }
+    // missing or stale (the check above): fold from the cached state when it is still the stream's history
     return Effect.flatMap(
-      loadWith(store, streamId, false),
+      loadFrom(store, streamId, cached),
       (before) => decideAndAppend(store, streamId, command, opts, before)
     )
   }

@@ -55,7 +55,7 @@
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import protobuf from "protobufjs"
-import { writeNumberVarint } from "./RecordCodec.ts"
+import { numberVarintSize as varintSize, writeNumberVarint } from "./RecordCodec.ts"
 
 const { Field, MapField, Root, Type, Writer, Enum } = protobuf
 
@@ -275,16 +275,6 @@ export const encodeWithWriter = (e: Envelope): Uint8Array => {
 
 /** Largest value of a protobuf `uint32` field. */
 const MAX_UINT32 = 0xffff_ffff
-
-/** Bytes of a varint holding `n` (a non-negative integer below 2^53). */
-const varintSize = (n: number): number => {
-  let bytes = 1
-  while (n >= 128) {
-    n = Math.floor(n / 128)
-    bytes++
-  }
-  return bytes
-}
 
 /** The length of `s` when it is all ASCII (then it is also its UTF-8 length), else -1. */
 const asciiLength = (s: string): number => {

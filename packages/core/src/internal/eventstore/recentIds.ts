@@ -242,7 +242,12 @@ export class RecentIds {
     const w1 = words[1]!
     const w2 = words[2]!
     const w3 = words[3]!
-    const h = this.hash(w0, w1, w2, w3)
+    const i = this.findCell(this.hash(w0, w1, w2, w3), w0, w1, w2, w3)
+    return i < 0 ? -1 : this.table[2 * i]! - 1
+  }
+
+  /** The table cell holding the UUID `w0..w3` of hash `h`, or -1 (linear probing; cells keep the hash). */
+  private findCell(h: number, w0: number, w1: number, w2: number, w3: number): number {
     const u = this.uuids
     const t = this.table
     for (let i = h & this.mask;; i = (i + 1) & this.mask) {
@@ -250,7 +255,7 @@ export class RecentIds {
       if (cell === 0) return -1
       if (t[2 * i + 1] !== h) continue
       const s = cell - 1
-      if (u[s * 4] === w0 && u[s * 4 + 1] === w1 && u[s * 4 + 2] === w2 && u[s * 4 + 3] === w3) return s
+      if (u[s * 4] === w0 && u[s * 4 + 1] === w1 && u[s * 4 + 2] === w2 && u[s * 4 + 3] === w3) return i
     }
   }
 
@@ -265,19 +270,8 @@ export class RecentIds {
 
   /** The table cell holding the UUID of `slot` (this slot's or an equal UUID's), or -1. */
   private findUuidCell(slot: number): number {
-    const h = this.hashes[slot]!
     const u = this.uuids
-    const t = this.table
-    for (let i = h & this.mask;; i = (i + 1) & this.mask) {
-      const cell = t[2 * i]!
-      if (cell === 0) return -1
-      if (t[2 * i + 1] !== h) continue
-      const s = cell - 1
-      if (
-        s === slot || (u[s * 4] === u[slot * 4] && u[s * 4 + 1] === u[slot * 4 + 1] &&
-          u[s * 4 + 2] === u[slot * 4 + 2] && u[s * 4 + 3] === u[slot * 4 + 3])
-      ) return i
-    }
+    return this.findCell(this.hashes[slot]!, u[slot * 4]!, u[slot * 4 + 1]!, u[slot * 4 + 2]!, u[slot * 4 + 3]!)
   }
 
   /** The slot the table maps the UUID of `slot` to (-1 when absent). */

@@ -34,7 +34,7 @@
  */
 import protobuf from "protobufjs"
 import * as Crc32c from "../../Crc32c.ts"
-import { writeNumberVarint } from "../../RecordCodec.ts"
+import { numberVarintSize as varintBytes, writeNumberVarint } from "../../RecordCodec.ts"
 import { RecentIds, UUID_CHARS } from "./recentIds.ts"
 
 const { Reader } = protobuf
@@ -173,16 +173,6 @@ export const parseDeltaName = (name: string): number | undefined => {
 const LEN = 2
 const VARINT = 0
 const tag = (f: number, w: number) => (f << 3) | w
-
-/** Bytes of `n` (a non-negative integer below 2^53) as a protobuf varint. */
-const varintBytes = (n: number): number => {
-  let bytes = 1
-  while (n >= 128) {
-    n = Math.floor(n / 128)
-    bytes++
-  }
-  return bytes
-}
 
 /** UTF-8 bytes of `s` as `TextEncoder`/`Buffer` write it (a lone surrogate becomes U+FFFD, 3 bytes). */
 const utf8Bytes = (s: string): number => {
